@@ -1,0 +1,105 @@
+"""Reading and writing scenario files: TOML, `extends` overlays, variants and readable errors."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
+
+from sim.scenario import Scenario, reference_problems
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used. `problems` holds (field path, reason) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {field or '(top level)'}: {reason}" for field, reason in problems]
+        super().__init__("invalid scenario\n  " + "\n  ".join(lines))
+
+
+def _read_toml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's table with its `extends` chain merged underneath it."""
+    if path in chain:
+        raise ScenarioError(str(path), [("extends", "circular extends: " + " -> ".join(str(p) for p in (*chain, path)))])
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [("", "file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), [("", f"not valid TOML: {exc}")]) from None
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(str(path), [("extends", "must be a file name")])
+    base = _read_toml((path.parent / parent).resolve(), (*chain, path))
+    return deep_merge(base, data)
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; any other value in `overlay` (lists included) replaces the base's."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def validate_data(data: dict[str, Any], source: str) -> Scenario:
+    """A Scenario from plain data, or a ScenarioError naming `source`, each field and reason."""
+    try:
+        scn = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = [(".".join(str(part) for part in err["loc"]), _reason(err)) for err in exc.errors()]
+        raise ScenarioError(source, problems) from None
+    problems = reference_problems(scn)
+    if problems:
+        raise ScenarioError(source, problems)
+    return scn
+
+
+def _reason(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check spelling; see the schema in sim/scenario.py)"
+    message = err["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load, merge `extends` overlays and validate a scenario file."""
+    path = Path(path).resolve()
+    return validate_data(_read_toml(path), str(path))
+
+
+def apply_changes(scn: Scenario, changes: dict[str, Any]) -> Scenario:
+    """A new validated scenario with dotted-path changes applied; `scn` itself is untouched."""
+    data = scn.model_dump(mode="json")
+    for dotted, value in changes.items():
+        target: Any = data
+        parts = dotted.split(".")
+        try:
+            for part in parts[:-1]:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            last = parts[-1]
+            if isinstance(target, list):
+                target[int(last)] = value
+            else:
+                if last not in target and not isinstance(target, dict):
+                    raise KeyError(last)
+                target[last] = value
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ScenarioError(f"with_changes({scn.name!r})", [(dotted, "no such field")]) from None
+    return validate_data(data, f"with_changes({scn.name!r})")
+
+
+def scenario_to_toml(scn: Scenario) -> str:
+    """The resolved scenario as TOML (no `extends`), loadable by :func:`load_scenario`."""
+    return tomli_w.dumps(scn.model_dump(mode="json", exclude_none=True))

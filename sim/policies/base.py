@@ -1,0 +1,47 @@
+"""The policy seam: two small protocols the engine knows, and nothing else about policies.
+
+* A :class:`Routing` decides which worklist queues each reporter reads, in what order of
+  preference (local: own trust only; pooled: every credentialed trust; ...). The engine asks
+  once per reporter before the run, so routing costs nothing per exam.
+* An :class:`Intervention` runs its own SimPy processes beside the reporters and acts on the
+  worklists (outsourcing old exams, a broker moving work, extra home sessions, IT outages).
+  Interventions compose: a scenario may switch on any number of them.
+
+New policies are new modules implementing one of these; the engine is not touched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sim.model import Engine
+
+
+class Routing(Protocol):
+    name: str
+
+    def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
+        """Queues the reporter may read, as groups in order of preference.
+
+        The reporter takes the oldest ready exam in the first group that has one, so groups
+        normally follow urgency priority (and, for pooled own-trust-first, trust within it).
+        """
+        ...
+
+
+class Intervention(Protocol):
+    name: str
+
+    def start(self, engine: "Engine") -> None:
+        """Register processes on `engine.env`; called once before the run."""
+        ...
+
+
+def queues_by_priority(engine: "Engine", queues: list[int]) -> list[list[int]]:
+    """Group queues by the urgency priority of their exams, most urgent group first."""
+    priority = [engine.scenario.urgencies[u].priority for u in engine.worklists.q_urgency]
+    groups: dict[int, list[int]] = {}
+    for q in queues:
+        groups.setdefault(priority[q], []).append(q)
+    return [groups[level] for level in sorted(groups)]

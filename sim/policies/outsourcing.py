@@ -1,0 +1,69 @@
+"""Threshold outsourcing: old exams, or a trust's excess backlog, go to a private company.
+
+Every `check_every_hours` the company takes, per trust and oldest first, exams of the allowed
+urgencies that have waited longer than `age_threshold_hours`, then (if set) enough of the oldest
+to bring that trust's waiting exams of those urgencies down to `backlog_threshold_exams`, never
+more than `daily_cap` per trust per calendar day. Sent exams come back reported after a draw
+from `turnaround_hours`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from sim.scenario import Outsourcing
+from sim.worklist import ROUTE_CODE
+
+if TYPE_CHECKING:
+    from sim.model import Engine
+
+
+class ThresholdOutsourcing:
+    name = "outsourcing"
+
+    def __init__(self, config: Outsourcing):
+        self.config = config
+
+    def start(self, engine: "Engine") -> None:
+        engine.env.process(self._run(engine))
+
+    def _turnarounds(self, engine: "Engine") -> Iterator[float]:
+        rng = engine.stream("outsourcing-turnaround")
+        while True:
+            yield from self.config.turnaround_hours.sample(rng, 1024).tolist()
+
+    def _run(self, engine: "Engine"):
+        cfg, env, worklists = self.config, engine.env, engine.worklists
+        allowed = {i for i, u in enumerate(engine.scenario.urgencies) if u.code in cfg.urgencies}
+        queues_of_trust = [[q for q in range(worklists.n_queues)
+                            if worklists.q_trust[q] == t and worklists.q_urgency[q] in allowed]
+                           for t in range(len(engine.scenario.trusts))]
+        turnaround = self._turnarounds(engine)
+        route = ROUTE_CODE["outsourced"]
+        sent_today = np.zeros(len(queues_of_trust), dtype=int)
+        today = None
+        while True:
+            now = env.now
+            if today != now // 24:
+                today = now // 24
+                sent_today[:] = 0
+            for trust, queues in enumerate(queues_of_trust):
+                if not queues:
+                    continue
+                room = cfg.daily_cap - sent_today[trust]
+                to_send = 0
+                if cfg.backlog_threshold_exams is not None:
+                    to_send = sum(worklists.waiting(q, now) for q in queues) - cfg.backlog_threshold_exams
+                cutoff = now - cfg.age_threshold_hours if cfg.age_threshold_hours is not None else -np.inf
+                while room > 0:
+                    oldest = min(queues, key=worklists.head_arrival)
+                    arrived = worklists.head_arrival(oldest)
+                    if not (arrived <= cutoff or (to_send > 0 and arrived <= now)):
+                        break
+                    worklists.send_out(oldest, now, next(turnaround), route)
+                    room -= 1
+                    to_send -= 1
+                sent_today[trust] = cfg.daily_cap - room
+            yield env.timeout(cfg.check_every_hours)

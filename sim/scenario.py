@@ -1,0 +1,357 @@
+"""The scenario schema: what a planner can say about a consortium, validated and immutable.
+
+Units are part of the field names or docstrings: hours since the scenario's start (a Monday
+00:00) for simulated time, minutes for reading times, £ for money, fractions (0-1) for shares.
+Cross-references between sections (a staff group naming a trust that does not exist, a mix
+naming an unknown urgency) are checked by :func:`reference_problems`, so that every problem is
+reported with its field path; :mod:`sim.loading` turns them into one readable error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator, model_validator
+
+from sim.distributions import Distribution
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+HOURS_PER_WEEK = 168
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Frozen(BaseModel):
+    """Base for every scenario section: unknown keys are errors and nothing can be mutated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _clock_to_hours(text: str) -> float:
+    """'HH:MM' (00:00-24:00) to hours after midnight."""
+    try:
+        hours, minutes = text.split(":")
+        value = int(hours) + int(minutes) / 60
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a time of day in HH:MM form") from exc
+    if not 0 <= int(minutes) < 60 or not 0 <= value <= 24:
+        raise ValueError(f"{text!r} is not between 00:00 and 24:00")
+    return value
+
+
+class Trust(Frozen):
+    """A member trust. Its share of consortium demand is population x demand_multiplier."""
+
+    code: str = Field(description="ODS code, e.g. RX1")
+    name: str
+    population: PositiveFloat = Field(description="people served; sets the trust's share of demand")
+    demand_multiplier: NonNegativeFloat = Field(1.0, description="scales this trust's demand (1 = by population)")
+
+
+class Urgency(Frozen):
+    """A patient source / urgency class; lower priority numbers are read first."""
+
+    code: str
+    priority: Annotated[int, Field(ge=0)]
+    target_hours: PositiveFloat = Field(description="turnaround target, acquisition to report, hours")
+    profile: str = Field(description="name of the hour-of-week arrival profile in demand.profiles")
+
+
+class Modality(Frozen):
+    """Consortium-wide demand and reading-time model for one modality."""
+
+    code: str
+    annual_volume: NonNegativeFloat = Field(description="exams per year across the consortium at the start")
+    annual_growth: float = Field(0.0, gt=-1, description="fractional growth per year, compounded continuously in time")
+    urgency_mix: dict[str, Fraction] = Field(description="share of exams by urgency code; sums to 1")
+    band_mix: list[Fraction] = Field(description="share of exams by complexity band 1..n; sums to 1")
+    subspecialty_mix: dict[str, Fraction] = Field(description="share of exams by subspecialty; sums to 1")
+    reading_minutes: dict[str, Distribution] = Field(description="reading time per band ('1'..'n'), minutes at speed 1")
+
+    @field_validator("urgency_mix", "subspecialty_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, mix: dict[str, float]) -> dict[str, float]:
+        _check_sums_to_one(mix.values())
+        return mix
+
+    @field_validator("band_mix")
+    @classmethod
+    def _bands_sum_to_one(cls, mix: list[float]) -> list[float]:
+        _check_sums_to_one(mix)
+        return mix
+
+    @model_validator(mode="after")
+    def _reading_time_for_every_band(self) -> "Modality":
+        needed = {str(band + 1) for band, share in enumerate(self.band_mix) if share > 0}
+        missing = sorted(needed - set(self.reading_minutes))
+        if missing:
+            raise ValueError(f"reading_minutes has no distribution for band(s) {', '.join(missing)}")
+        return self
+
+
+def _check_sums_to_one(values: Any) -> None:
+    values = list(values)
+    if not values:
+        raise ValueError("a mix needs at least one entry")
+    total = sum(values)
+    if abs(total - 1) > 1e-6:
+        raise ValueError(f"shares must sum to 1, got {total:.6g}")
+
+
+class BacklogBlock(Frozen):
+    """Unreported exams present at time zero, with ages spread uniformly over a range."""
+
+    trust: str
+    modality: str
+    urgency: str
+    count: Annotated[int, Field(ge=0)]
+    min_age_days: NonNegativeFloat = 0.0
+    max_age_days: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _ages_ordered(self) -> "BacklogBlock":
+        if self.max_age_days < self.min_age_days:
+            raise ValueError("max_age_days is less than min_age_days")
+        return self
+
+
+class Demand(Frozen):
+    """How exams arrive: hour-of-week profiles, seasonality, patients and an initial backlog."""
+
+    profiles: dict[str, list[NonNegativeFloat]] = Field(
+        description="relative arrival weight for each of the 168 hours of the week, Monday 00:00 first"
+    )
+    seasonality: list[PositiveFloat] = Field(
+        default_factory=lambda: [1.0] * 12, description="relative volume by calendar month, January first"
+    )
+    exams_per_patient: Annotated[float, Field(ge=1)] = Field(1.0, description="mean exams that share one patient")
+    initial_backlog: list[BacklogBlock] = Field(default_factory=list)
+
+    @field_validator("profiles")
+    @classmethod
+    def _profiles_are_weeks(cls, profiles: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, weights in profiles.items():
+            if len(weights) != HOURS_PER_WEEK:
+                raise ValueError(f"profile {name!r} has {len(weights)} values; it needs {HOURS_PER_WEEK} (one per hour of the week)")
+            if sum(weights) <= 0:
+                raise ValueError(f"profile {name!r} is all zero")
+        return profiles
+
+    @field_validator("seasonality")
+    @classmethod
+    def _twelve_months(cls, factors: list[float]) -> list[float]:
+        if len(factors) != 12:
+            raise ValueError(f"seasonality has {len(factors)} values; it needs 12 (January to December)")
+        return factors
+
+
+class Session(Frozen):
+    """A weekly reporting session, e.g. days = ["Mon", "Wed"], start = "09:00", end = "13:00"."""
+
+    days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = Field(min_length=1)
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM, up to 24:00, after start")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _is_clock(cls, text: str) -> str:
+        _clock_to_hours(text)
+        return text
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "Session":
+        if self.end_hour <= self.start_hour:
+            raise ValueError(f"session ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    @property
+    def start_hour(self) -> float:
+        return _clock_to_hours(self.start)
+
+    @property
+    def end_hour(self) -> float:
+        return _clock_to_hours(self.end)
+
+
+class StaffGroup(Frozen):
+    """`count` reporters sharing one template: home trust, timetable, eligibility and speed."""
+
+    name: str
+    role: Literal["consultant", "radiographer"] = "consultant"
+    trust: str = Field(description="home trust code")
+    count: Annotated[int, Field(ge=0)]
+    sessions: list[Session] = Field(description="weekly reporting timetable (core hours on site)")
+    modalities: list[str] = Field(min_length=1)
+    max_band: Annotated[int, Field(ge=1)] = Field(description="highest complexity band this group may report")
+    subspecialties: list[str] = Field(min_length=1)
+    credentialed_trusts: list[str] = Field(default_factory=list, description="other trusts this group may report for")
+    speed: PositiveFloat = Field(1.0, description="reading speed relative to the reading-time distributions")
+    leave_weeks_per_year: Annotated[float, Field(ge=0, lt=52)] = Field(0.0, description="weeks with no sessions")
+    hourly_cost: NonNegativeFloat = Field(0.0, description="£ per reporting hour in core sessions")
+
+
+class Outsourcing(Frozen):
+    """Threshold outsourcing to a private teleradiology company."""
+
+    enabled: bool = False
+    age_threshold_hours: PositiveFloat | None = Field(None, description="send exams waiting longer than this")
+    backlog_threshold_exams: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="per trust: send the oldest exams while more than this many are waiting"
+    )
+    urgencies: list[str] = Field(default_factory=list, description="urgency codes that may be outsourced")
+    check_every_hours: PositiveFloat = 1.0
+    daily_cap: Annotated[int, Field(ge=0)] = Field(description="most exams sent per trust per calendar day")
+    price: dict[str, list[NonNegativeFloat]] = Field(description="£ per exam by modality and band")
+    urgency_price_factor: dict[str, PositiveFloat] = Field(default_factory=dict, description="price multiplier by urgency (default 1)")
+    turnaround_hours: Distribution = Field(description="from sending to report returned, hours")
+
+    @model_validator(mode="after")
+    def _has_trigger(self) -> "Outsourcing":
+        if self.enabled and self.age_threshold_hours is None and self.backlog_threshold_exams is None:
+            raise ValueError("enabled outsourcing needs age_threshold_hours or backlog_threshold_exams")
+        return self
+
+
+class Policy(Frozen):
+    """How reporters see worklists. Only `local` exists so far; see sim.policies."""
+
+    kind: Literal["local"] = "local"
+
+
+class Finance(Frozen):
+    hours_per_wte_week: PositiveFloat = Field(40.0, description="reporting hours that make one WTE-week")
+
+
+class Scenario(Frozen):
+    """A complete, validated, immutable scenario. Make variants with :meth:`with_changes`."""
+
+    name: str
+    description: str = ""
+    start_date: dt.date = Field(description="a Monday; simulated hour 0 is its midnight")
+    horizon_weeks: PositiveFloat
+    warmup_weeks: NonNegativeFloat = Field(0.0, description="arrivals before this are excluded from statistics")
+    backlog_interval_hours: PositiveFloat = Field(1.0, description="resolution of the backlog time series")
+    trusts: list[Trust] = Field(min_length=1)
+    urgencies: list[Urgency] = Field(min_length=1)
+    subspecialties: list[str] = Field(min_length=1)
+    modalities: list[Modality] = Field(min_length=1)
+    demand: Demand
+    staff: list[StaffGroup] = Field(default_factory=list)
+    policy: Policy = Policy()
+    outsourcing: Outsourcing | None = None
+    finance: Finance = Finance()
+
+    @field_validator("start_date")
+    @classmethod
+    def _monday(cls, day: dt.date) -> dt.date:
+        if day.weekday() != 0:
+            raise ValueError(f"{day.isoformat()} is a {DAYS[day.weekday()]}; the scenario must start on a Monday")
+        return day
+
+    @model_validator(mode="after")
+    def _warmup_inside_horizon(self) -> "Scenario":
+        if self.warmup_weeks >= self.horizon_weeks:
+            raise ValueError("warmup_weeks must be shorter than horizon_weeks")
+        return self
+
+    # -- derived views -------------------------------------------------------------------------
+    @property
+    def horizon_hours(self) -> float:
+        return self.horizon_weeks * HOURS_PER_WEEK
+
+    @property
+    def warmup_hours(self) -> float:
+        return self.warmup_weeks * HOURS_PER_WEEK
+
+    @property
+    def trust_codes(self) -> list[str]:
+        return [t.code for t in self.trusts]
+
+    @property
+    def n_bands(self) -> int:
+        return max(len(m.band_mix) for m in self.modalities)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def config_id(self) -> str:
+        """sha256 of the canonical JSON: equal scenarios have equal ids whatever file they came from."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def with_changes(self, changes: dict[str, Any]) -> "Scenario":
+        """A validated copy with dotted-path changes, e.g. {"outsourcing.enabled": False, "staff.0.count": 3}."""
+        from sim.loading import apply_changes
+
+        return apply_changes(self, changes)
+
+
+def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
+    """Cross-section problems as (field path, reason); empty when the scenario is consistent."""
+    problems: list[tuple[str, str]] = []
+    trusts = set(scn.trust_codes)
+    urgencies = {u.code for u in scn.urgencies}
+    modalities = {m.code for m in scn.modalities}
+    subspecialties = set(scn.subspecialties)
+
+    for kind, codes in (("trust", scn.trust_codes), ("urgency", [u.code for u in scn.urgencies]),
+                        ("modality", [m.code for m in scn.modalities]), ("subspecialty", scn.subspecialties)):
+        duplicates = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicates:
+            problems.append((f"{kind if kind != 'subspecialty' else 'subspecialties'}", f"duplicate {kind} code(s): {', '.join(duplicates)}"))
+
+    for i, urgency in enumerate(scn.urgencies):
+        if urgency.profile not in scn.demand.profiles:
+            problems.append((f"urgencies.{i}.profile", f"unknown profile {urgency.profile!r}; demand.profiles has {sorted(scn.demand.profiles)}"))
+
+    for i, modality in enumerate(scn.modalities):
+        for code in modality.urgency_mix:
+            if code not in urgencies:
+                problems.append((f"modalities.{i}.urgency_mix.{code}", f"unknown urgency {code!r}"))
+        for code in modality.subspecialty_mix:
+            if code not in subspecialties:
+                problems.append((f"modalities.{i}.subspecialty_mix.{code}", f"unknown subspecialty {code!r}"))
+        for band in modality.reading_minutes:
+            if not band.isdigit() or not 1 <= int(band) <= len(modality.band_mix):
+                problems.append((f"modalities.{i}.reading_minutes.{band}", f"band must be 1..{len(modality.band_mix)}"))
+
+    for i, block in enumerate(scn.demand.initial_backlog):
+        for attr, known in (("trust", trusts), ("modality", modalities), ("urgency", urgencies)):
+            if getattr(block, attr) not in known:
+                problems.append((f"demand.initial_backlog.{i}.{attr}", f"unknown {attr} {getattr(block, attr)!r}"))
+
+    for i, group in enumerate(scn.staff):
+        if group.trust not in trusts:
+            problems.append((f"staff.{i}.trust", f"unknown trust {group.trust!r}; trusts are {sorted(trusts)}"))
+        for code in group.credentialed_trusts:
+            if code not in trusts:
+                problems.append((f"staff.{i}.credentialed_trusts", f"reporter credentialed for trust {code!r}, which does not exist"))
+        for code in group.modalities:
+            if code not in modalities:
+                problems.append((f"staff.{i}.modalities", f"unknown modality {code!r}"))
+        for code in group.subspecialties:
+            if code not in subspecialties:
+                problems.append((f"staff.{i}.subspecialties", f"unknown subspecialty {code!r}"))
+        if group.max_band > scn.n_bands:
+            problems.append((f"staff.{i}.max_band", f"band {group.max_band} exceeds the {scn.n_bands} bands defined"))
+
+    if scn.outsourcing is not None:
+        out = scn.outsourcing
+        for code in out.urgencies:
+            if code not in urgencies:
+                problems.append(("outsourcing.urgencies", f"unknown urgency {code!r}"))
+        for code in out.urgency_price_factor:
+            if code not in urgencies:
+                problems.append((f"outsourcing.urgency_price_factor.{code}", f"unknown urgency {code!r}"))
+        for modality in scn.modalities:
+            prices = out.price.get(modality.code)
+            if prices is None:
+                problems.append((f"outsourcing.price.{modality.code}", "no outsourcing price for this modality"))
+            elif len(prices) < len(modality.band_mix):
+                problems.append((f"outsourcing.price.{modality.code}", f"{len(prices)} prices for {len(modality.band_mix)} bands"))
+        for code in out.price:
+            if code not in modalities:
+                problems.append((f"outsourcing.price.{code}", f"unknown modality {code!r}"))
+    return problems
