@@ -1,1 +1,15 @@
-"""emrad-sim: discrete-event simulation of radiology reporting capacity across NHS imaging networks."""
+"""emrad-sim: discrete-event simulation of radiology reporting capacity across NHS imaging networks.
+
+    import sim
+    scn = sim.load_scenario("params/emrad.toml")
+    run = sim.run(scn, seed=1, replication=0)
+    exp = sim.run_experiment(scn, replications=10, seed=1)
+"""
+
+from sim.experiment import ExperimentResult, run_experiment
+from sim.loading import ScenarioError, load_scenario
+from sim.runner import RunResult, run
+from sim.scenario import Scenario
+
+__all__ = ["ExperimentResult", "RunResult", "Scenario", "ScenarioError", "load_scenario", "run", "run_experiment"]
+__version__ = "0.1.0"

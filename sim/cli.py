@@ -1,0 +1,135 @@
+"""The `emrad-sim` command line. Bad input ends with a readable message and exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim.experiment import BACKENDS, ExperimentResult, run_experiment
+from sim.loading import ScenarioError, load_scenario, validate_data
+from sim.results_io import write_results
+from sim.scenario import Scenario
+
+EXIT_BAD_INPUT = 2
+
+HEADLINE = [  # (metric, label, format)
+    ("arrivals", "exams acquired", "{:,.0f}"),
+    ("initial_backlog", "initial backlog", "{:,.0f}"),
+    ("reported", "reported in-house", "{:,.0f}"),
+    ("outsourced", "outsourced", "{:,.0f}"),
+    ("unreported_end", "unreported at end", "{:,.0f}"),
+    ("tat_median_h", "turnaround median (h)", "{:,.1f}"),
+    ("tat_p90_h", "turnaround p90 (h)", "{:,.1f}"),
+    ("share_within_target", "within turnaround target", "{:.1%}"),
+    ("share_over_28d", "over 28 days", "{:.2%}"),
+    ("utilisation", "reporter utilisation in session", "{:.1%}"),
+    ("wte_delivered", "WTE of reporting delivered", "{:,.1f}"),
+    ("cost_core", "core reporting cost (£)", "{:,.0f}"),
+    ("cost_outsourced", "outsourcing spend (£)", "{:,.0f}"),
+    ("counterfactual_cost", "all-outsourced counterfactual (£)", "{:,.0f}"),
+    ("saving_vs_outsourcing", "saving vs outsourcing (£)", "{:,.0f}"),
+]
+TRUST_COLUMNS = ["arrivals", "outsourced", "unreported_end", "tat_median_h", "share_within_target"]
+
+
+def _fmt(fmt: str, value: float) -> str:
+    return "" if pd.isna(value) else fmt.format(value)
+
+
+def summary_text(result: ExperimentResult) -> str:
+    """Headline consortium table (mean and 95% CI) and a per-trust table of means."""
+    summary = result.summary("consortium").set_index("metric")
+    n = len(result.runs)
+    lines = [f"{result.scenario.name}: {n} replication(s), seed {result.seed}, config {result.scenario.config_id[:12]}", ""]
+    width = max(len(label) for _, label, _ in HEADLINE)
+    lines.append(f"{'consortium':<{width}}  {'mean':>14}  {'95% CI' if n > 1 else '':>29}")
+    for metric, label, fmt in HEADLINE:
+        row = summary.loc[metric]
+        ci = f"[{_fmt(fmt, row.ci_low)}, {_fmt(fmt, row.ci_high)}]" if n > 1 else ""
+        lines.append(f"{label:<{width}}  {_fmt(fmt, row['mean']):>14}  {ci:>29}")
+    by_trust = result.summary("trust").pivot(index="trust", columns="metric", values="mean")[TRUST_COLUMNS]
+    by_trust = by_trust.reindex(result.scenario.trust_codes)
+    table = pd.DataFrame({
+        "acquired": by_trust["arrivals"].map("{:,.0f}".format),
+        "outsourced": by_trust["outsourced"].map("{:,.0f}".format),
+        "unreported at end": by_trust["unreported_end"].map("{:,.0f}".format),
+        "TAT median (h)": by_trust["tat_median_h"].map(lambda v: _fmt("{:,.1f}", v)),
+        "within target": by_trust["share_within_target"].map(lambda v: _fmt("{:.1%}", v)),
+    })
+    lines += ["", "by trust (means)", table.to_string()]
+    return "\n".join(lines)
+
+
+def _load(path: str) -> tuple[Scenario, dict]:
+    """A scenario from a TOML file, or from a results folder's manifest.json (with its seed/replications)."""
+    if path.endswith(".json"):
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ScenarioError(path, [("", f"cannot read manifest: {exc}")]) from None
+        if "scenario" not in data:
+            raise ScenarioError(path, [("scenario", "not a results manifest (no 'scenario' field)")])
+        return validate_data(data["scenario"], path), {"seed": data.get("root_seed"), "replications": data.get("replications")}
+    return load_scenario(path), {}
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    scn = load_scenario(args.scenario)
+    print(f"{args.scenario}: OK: {scn.name!r}, {len(scn.trusts)} trusts, {sum(g.count for g in scn.staff)} reporters, "
+          f"config id {scn.config_id}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    scn, from_manifest = _load(args.scenario)
+    seed = args.seed if args.seed is not None else (from_manifest.get("seed") or 1)
+    replications = args.replications or from_manifest.get("replications") or 1
+    out = Path(args.out) if args.out else Path("results") / f"{Path(args.scenario).stem}-seed{seed}"
+    started = time.perf_counter()
+    result = run_experiment(scn, replications=replications, seed=seed, backend=args.backend,
+                            progress=not args.no_progress)
+    wall = time.perf_counter() - started
+    write_results(result, out, wall, args.backend, source=str(Path(args.scenario).resolve()))
+    print(summary_text(result))
+    print(f"\n{sum(r.n_exams for r in result.runs):,} exams simulated in {wall:.1f} s; results in {out}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emrad-sim", description="Radiology reporting capacity simulation for EMRAD.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    run = verbs.add_parser("run", help="run a scenario (or rerun a results folder's manifest.json)")
+    run.add_argument("scenario", help="scenario TOML, or a manifest.json from a results folder")
+    run.add_argument("--replications", type=int, default=None, help="independent replications (default 1)")
+    run.add_argument("--seed", type=int, default=None, help="root seed (default 1)")
+    run.add_argument("--out", default=None, help="results folder (default results/<scenario>-seed<S>)")
+    run.add_argument("--backend", choices=BACKENDS, default="processes", help="where replications run")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(handler=cmd_run)
+
+    validate = verbs.add_parser("validate", help="check a scenario file; every error names the file and field")
+    validate.add_argument("scenario")
+    validate.set_defaults(handler=cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ScenarioError as exc:
+        print(f"emrad-sim: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("emrad-sim: interrupted; files already written are complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
