@@ -55,8 +55,6 @@ class Engine:
         self.env = simpy.Environment()
         self.routing = routing_for(scn)
         self.interventions = interventions_for(scn)
-        self.wakeups = 0
-        self.session_starts = 0
 
     def stream(self, *name: object) -> np.random.Generator:
         return stream(self.seed, self.replication, *name)
@@ -69,10 +67,13 @@ class Engine:
         for intervention in self.interventions:
             intervention.start(self)
         self.env.run(until=self.scenario.horizon_hours)
-        outcome = self.worklists.outcome_arrays()
-        reads = int(np.count_nonzero(outcome["route"] == ROUTE_CODE["core"]))
         return RawRun(self.scenario, self.seed, self.replication, self.exams, self.reporters,
-                      events=reads + self.wakeups + self.session_starts, **outcome)
+                      events=self.events_scheduled(), **self.worklists.outcome_arrays())
+
+    def events_scheduled(self) -> int:
+        """SimPy events scheduled so far (read from SimPy's event-id counter, which is not public API)."""
+        counter = getattr(self.env, "_eid", None)
+        return next(counter) if counter is not None else -1
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float):
         """Walk the on-duty intervals; in each, read the best ready exam until the interval ends.
@@ -87,7 +88,6 @@ class Engine:
         timeout = env.timeout
         for start, end in intervals:
             if env.now < start:
-                self.session_starts += 1
                 yield timeout(start - env.now)
             while True:
                 now = env.now
@@ -129,7 +129,6 @@ class Engine:
                             position = c
                 if claimed >= 0:
                     claim[claimed] = position + 1
-                    self.wakeups += 1
                 yield timeout(wake - now)
 
 
