@@ -56,8 +56,9 @@ def hourly_calendar_factor(scn: Scenario, n_hours: int) -> np.ndarray:
 
 def _stream_rates(scn: Scenario) -> list[tuple[int, int, int, float, np.ndarray]]:
     """(trust, modality, urgency, annual volume, normalised hour-of-week profile) per stream."""
-    weights = np.array([t.population * t.demand_multiplier for t in scn.trusts], dtype=float)
-    share = weights / weights.sum() if weights.sum() > 0 else weights
+    population = np.array([t.population for t in scn.trusts], dtype=float)
+    # the multiplier scales a trust's own demand; it does not take volume from the other trusts
+    share = population / population.sum() * np.array([t.demand_multiplier for t in scn.trusts])
     urgency_index = {u.code: i for i, u in enumerate(scn.urgencies)}
     profiles = {name: np.asarray(w, dtype=float) / np.sum(w) for name, w in scn.demand.profiles.items()}
     rows = []
@@ -121,28 +122,29 @@ def generate_exams(scn: Scenario, seed: int, replication: int) -> ExamTable:
 
 
 def _assemble(scn: Scenario, seed: int, replication: int, parts: list[tuple]) -> ExamTable:
+    """Concatenate the streams' parts and sort by acquisition time, one column at a time (low peak memory)."""
     sizes = [p[3].size for p in parts]
-
-    def column(k: int | None, fill_index: int | None, dtype) -> np.ndarray:
-        if not parts:
-            return np.empty(0, dtype=dtype)
-        if k is not None:
-            return np.concatenate([p[k] for p in parts]).astype(dtype, copy=False)
-        return np.concatenate([np.full(n, p[fill_index]) for n, p in zip(sizes, parts)]).astype(dtype, copy=False)
-
-    arrival = column(3, None, np.float64)
+    columns: dict[str, list[np.ndarray]] = {
+        "trust": [np.full(n, p[0], dtype=np.int16) for n, p in zip(sizes, parts)],
+        "modality": [np.full(n, p[1], dtype=np.int16) for n, p in zip(sizes, parts)],
+        "urgency": [np.full(n, p[2], dtype=np.int16) for n, p in zip(sizes, parts)],
+        "arrival": [p[3] for p in parts],
+        "band": [p[4] for p in parts],
+        "subspecialty": [p[5] for p in parts],
+        "work_hours": [p[6] for p in parts],
+    }
+    parts.clear()
+    dtypes = {"arrival": np.float64, "work_hours": np.float64}
+    arrival = np.concatenate(columns.pop("arrival")) if sizes else np.empty(0)
     order = np.argsort(arrival, kind="stable")
-    trust = column(None, 0, np.int16)[order]
-    table = dict(
-        arrival=arrival[order],
-        trust=trust,
-        modality=column(None, 1, np.int16)[order],
-        urgency=column(None, 2, np.int16)[order],
-        band=column(4, None, np.int16)[order],
-        subspecialty=column(5, None, np.int16)[order],
-        work_hours=column(6, None, np.float64)[order],
-        patient=_patients(scn, seed, replication, trust),
-    )
+    table = {"arrival": arrival[order]}
+    del arrival
+    for name in list(columns):
+        chunks = columns.pop(name)
+        merged = np.concatenate(chunks) if chunks else np.empty(0, dtype=dtypes.get(name, np.int16))
+        del chunks
+        table[name] = merged.astype(dtypes.get(name, np.int16), copy=False)[order]
+    table["patient"] = _patients(scn, seed, replication, table["trust"])
     return ExamTable(**table)
 
 

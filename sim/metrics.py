@@ -10,6 +10,9 @@ cover exams acquired after the warm-up. Missing values are NaN, never sentinels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -21,20 +24,38 @@ from sim.worklist import ROUTE_CODE
 ALL = "ALL"
 HOURS_28_DAYS = 28 * 24
 KEYS = ["trust", "modality", "urgency"]
-COUNT_METRICS = ["initial_backlog", "arrivals", "reported", "outsourced", "unreported_end"]
 
 
-def exam_frame(raw: RawRun) -> pd.DataFrame:
-    """Per-exam outcome table (codes decoded), the basis of every statistic and the activity log."""
+@dataclass(frozen=True)
+class Outcome:
+    """Per-exam derived outcome (ExamTable order), computed once with numpy."""
+
+    core: np.ndarray  # reported in-house by the horizon
+    outsourced: np.ndarray  # sent to the company (report back or not)
+    reported_at: np.ndarray  # hours; NaN if no report by the horizon
+    reading_hours: np.ndarray  # in-house reading time spent by the horizon
+    cost: np.ndarray  # £ of the route taken (0 if unreported)
+    counterfactual: np.ndarray  # £ had it been outsourced (NaN without a price list)
+
+
+def outcome(raw: RawRun) -> Outcome:
     scn, ex = raw.scenario, raw.exams
     horizon = scn.horizon_hours
-    core = (raw.route == ROUTE_CODE["core"]) & (raw.done_at <= horizon)
+    started_core = raw.route == ROUTE_CODE["core"]
+    core = started_core & (raw.done_at <= horizon)
     outsourced = raw.route == ROUTE_CODE["outsourced"]
     reported_at = np.where(core | (outsourced & (raw.done_at <= horizon)), raw.done_at, np.nan)
-    reading_hours = np.where(raw.route == ROUTE_CODE["core"], np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
+    reading_hours = np.where(started_core, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
     price = outsourcing_price(scn, ex.modality, ex.band, ex.urgency)
-    target = np.array([u.target_hours for u in scn.urgencies])[ex.urgency]
+    return Outcome(core, outsourced, reported_at, reading_hours,
+                   route_cost(reading_hours, raw.reader, hourly_cost, core, outsourced, price), price)
+
+
+def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
+    """Per-exam outcome table with codes decoded (the basis of the activity log)."""
+    scn, ex = raw.scenario, raw.exams
+    oc = outcome(raw) if oc is None else oc
     return pd.DataFrame({
         "trust": pd.Categorical.from_codes(ex.trust, scn.trust_codes),
         "modality": pd.Categorical.from_codes(ex.modality, [m.code for m in scn.modalities]),
@@ -44,87 +65,123 @@ def exam_frame(raw: RawRun) -> pd.DataFrame:
         "patient": ex.patient,
         "acquired_h": ex.arrival,
         "left_worklist_h": raw.left_at,
-        "reported_h": reported_at,
+        "reported_h": oc.reported_at,
         "reader": raw.reader,
-        "is_core": core,
-        "is_outsourced": outsourced,
-        "reading_hours": reading_hours,
-        "target_hours": target,
-        "cost": route_cost(reading_hours, raw.reader, hourly_cost, core, outsourced, price),
-        "counterfactual_cost": price,
+        "is_core": oc.core,
+        "is_outsourced": oc.outsourced,
+        "reading_hours": oc.reading_hours,
+        "cost": oc.cost,
+        "counterfactual_cost": oc.counterfactual,
     })
 
 
-def _group_metrics(df: pd.DataFrame, keys: list[str], horizon: float, warmup: float) -> pd.DataFrame:
-    """Wide table of every metric for each group of `keys` (an empty list = the whole consortium)."""
-    acquired = df["acquired_h"].to_numpy()
-    reported = df["reported_h"].to_numpy()
-    left = df["left_worklist_h"].to_numpy()
-    target = df["target_hours"].to_numpy()
-    after_warmup = acquired >= warmup
-    tat = np.where(after_warmup, reported - acquired, np.nan)
-    due = after_warmup & (acquired + target <= horizon)
-    due_28 = after_warmup & (acquired + HOURS_28_DAYS <= horizon)
-    work = pd.DataFrame({
-        "initial_backlog": acquired < 0,
-        "arrivals": acquired >= 0,
-        "reported": df["is_core"].to_numpy(),
-        "outsourced": df["is_outsourced"].to_numpy(),
-        "tat": tat,
-        "wait": np.where(after_warmup, left - acquired, np.nan),
-        "due": due,
-        "met": due & (reported - acquired <= target),
-        "due_28": due_28,
-        "late_28": due_28 & ~(reported - acquired <= HOURS_28_DAYS),
-        "reading_hours": df["reading_hours"].to_numpy(),
-        "cost_core": np.where(df["is_core"], df["cost"], 0.0),
-        "cost_outsourced": np.where(df["is_outsourced"], df["cost"], 0.0),
-        "counterfactual_cost": np.where(df["is_core"] | df["is_outsourced"], df["counterfactual_cost"], 0.0),
-    })
-    for key in keys:
-        work[key] = df[key]
-    grouped = work.groupby(keys, observed=True) if keys else work.groupby(np.zeros(len(work), dtype=int))
-    sums = grouped[["initial_backlog", "arrivals", "reported", "outsourced", "due", "met", "due_28", "late_28",
-                    "reading_hours", "cost_core", "cost_outsourced", "counterfactual_cost"]].sum()
-    quantiles = grouped["tat"].quantile([0.5, 0.9, 0.95]).unstack()
-    out = pd.DataFrame(index=sums.index)
-    for name in COUNT_METRICS[:-1]:
-        out[name] = sums[name].astype(float)
+def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, what each exam adds to that sum), one array at a time to keep peak memory low."""
+    scn, ex = raw.scenario, raw.exams
+    horizon, warmup = scn.horizon_hours, scn.warmup_hours
+    after_warmup = ex.arrival >= warmup
+    yield "initial_backlog", ex.arrival < 0
+    yield "arrivals", ex.arrival >= 0
+    yield "reported", oc.core
+    yield "outsourced", oc.outsourced
+    wait = raw.left_at - ex.arrival
+    has_wait = after_warmup & ~np.isnan(wait)
+    yield "has_wait", has_wait
+    yield "wait_sum", np.where(has_wait, wait, 0.0)
+    del wait, has_wait
+    tat = oc.reported_at - ex.arrival
+    has_tat = after_warmup & ~np.isnan(tat)
+    yield "has_tat", has_tat
+    yield "tat_sum", np.where(has_tat, tat, 0.0)
+    del has_tat
+    target = np.array([u.target_hours for u in scn.urgencies])[ex.urgency]
+    due = after_warmup & (ex.arrival + target <= horizon)
+    yield "due", due
+    with np.errstate(invalid="ignore"):
+        yield "met", due & (tat <= target)
+    del due, target
+    due_28 = after_warmup & (ex.arrival + HOURS_28_DAYS <= horizon)
+    yield "due_28", due_28
+    with np.errstate(invalid="ignore"):
+        yield "late_28", due_28 & ~(tat <= HOURS_28_DAYS)
+    del due_28, tat
+    yield "reading_hours", oc.reading_hours
+    yield "cost_core", np.where(oc.core, oc.cost, 0.0)
+    yield "cost_outsourced", np.where(oc.outsourced, oc.cost, 0.0)
+    yield "counterfactual_cost", np.nan_to_num(np.where(oc.core | oc.outsourced, oc.counterfactual, 0.0))
+
+
+RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "has_tat"),
+          "share_within_target": ("met", "due"), "share_over_28d": ("late_28", "due_28")}
+
+
+def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual_defined: bool) -> dict[str, np.ndarray]:
+    """Metrics of one aggregation level from its group sums and turnaround quantiles."""
+    out = {name: summed[name] for name in ("initial_backlog", "arrivals", "reported", "outsourced")}
     out["unreported_end"] = out["initial_backlog"] + out["arrivals"] - out["reported"] - out["outsourced"]
-    out["wait_mean_h"] = grouped["wait"].mean()
-    out["tat_mean_h"] = grouped["tat"].mean()
-    out["tat_median_h"] = quantiles[0.5]
-    out["tat_p90_h"] = quantiles[0.9]
-    out["tat_p95_h"] = quantiles[0.95]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["share_within_target"] = sums["met"] / sums["due"].where(sums["due"] > 0)
-        out["share_over_28d"] = sums["late_28"] / sums["due_28"].where(sums["due_28"] > 0)
-    out["reading_hours"] = sums["reading_hours"]
-    out["cost_core"] = sums["cost_core"]
-    out["cost_outsourced"] = sums["cost_outsourced"]
-    out["cost_total"] = sums["cost_core"] + sums["cost_outsourced"]
+        for name, (num, den) in RATIOS.items():
+            out[name] = summed[num] / np.where(summed[den] > 0, summed[den], np.nan)
+    for k, name in enumerate(("tat_median_h", "tat_p90_h", "tat_p95_h")):
+        out[name] = quantiles[:, k]
+    for name in ("reading_hours", "cost_core", "cost_outsourced"):
+        out[name] = summed[name]
+    out["cost_total"] = out["cost_core"] + out["cost_outsourced"]
+    n_groups = len(out["arrivals"])
     # without a price list there is no counterfactual: NaN, never £0
-    out["counterfactual_cost"] = np.nan if df["counterfactual_cost"].isna().all() else sums["counterfactual_cost"]
+    out["counterfactual_cost"] = summed["counterfactual_cost"] if counterfactual_defined else np.full(n_groups, np.nan)
     out["saving_vs_outsourcing"] = out["counterfactual_cost"] - out["cost_total"]
     return out
 
 
-def metrics_table(raw: RawRun, df: pd.DataFrame | None = None) -> pd.DataFrame:
+def _quantiles(codes: np.ndarray, values: np.ndarray, n_groups: int, q=(0.5, 0.9, 0.95)) -> np.ndarray:
+    """(n_groups, len(q)) quantiles of `values` per group code; NaN for empty groups."""
+    out = np.full((n_groups, len(q)), np.nan)
+    # with few groups a 16-bit stable argsort is a radix sort: O(n)
+    order = np.argsort(codes.astype(np.int16) if n_groups < 2**15 else codes, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_groups))]
+    ordered = values[order]
+    for g in range(n_groups):
+        segment = ordered[bounds[g]:bounds[g + 1]]
+        if segment.size:
+            out[g] = np.quantile(segment, q)
+    return out
+
+
+def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     """Tidy metrics: trust, modality, urgency, metric, value; "ALL" marks aggregated levels."""
-    scn = raw.scenario
-    df = exam_frame(raw) if df is None else df
-    horizon, warmup = scn.horizon_hours, scn.warmup_hours
+    scn, ex = raw.scenario, raw.exams
+    oc = outcome(raw) if oc is None else oc
+    n_m, n_u = len(scn.modalities), len(scn.urgencies)
+    trusts = np.array(scn.trust_codes, dtype=object)
+    modalities = np.array([m.code for m in scn.modalities], dtype=object)
+    urgencies = np.array([u.code for u in scn.urgencies], dtype=object)
+    cell = (ex.trust.astype(np.int64) * n_m + ex.modality) * n_u + ex.urgency
+    present = np.flatnonzero(np.bincount(cell, minlength=len(trusts) * n_m * n_u))
+    levels = [  # (group code per exam, number of codes, labels of the codes kept)
+        (cell, len(trusts) * n_m * n_u,
+         (trusts[present // n_u // n_m], modalities[present // n_u % n_m], urgencies[present % n_u]), present),
+        (ex.trust.astype(np.int64), len(trusts), (trusts, ALL, ALL), np.arange(len(trusts))),
+        (np.zeros(len(ex), dtype=np.int64), 1, (ALL, ALL, ALL), np.array([0])),
+    ]
+    # sums are additive: bincount once per cell, then add cells up into trusts and the consortium
+    by_cell = {name: np.bincount(cell, weights=w, minlength=levels[0][1]) for name, w in _contributions(raw, oc)}
+    summed = [by_cell,
+              {name: v.reshape(len(trusts), -1).sum(axis=1) for name, v in by_cell.items()},
+              {name: v.sum(keepdims=True) for name, v in by_cell.items()}]
+    tat = oc.reported_at - ex.arrival
+    has_tat = (ex.arrival >= scn.warmup_hours) & ~np.isnan(tat)
+    tat = tat[has_tat]
+    counterfactual_defined = not np.isnan(oc.counterfactual).all()
     frames = []
-    for keys in (KEYS, ["trust"], []):
-        wide = _group_metrics(df, keys, horizon, warmup).reset_index(drop=not keys)
-        for key in KEYS:
-            if key not in keys:
-                wide[key] = ALL
+    for k, (codes, n_groups, (t, m, u), keep) in enumerate(levels):
+        values = _finish(summed[k], _quantiles(codes[has_tat], tat, n_groups), counterfactual_defined)
+        wide = pd.DataFrame({name: v[keep] for name, v in values.items()})
+        wide.insert(0, "urgency", u)
+        wide.insert(0, "modality", m)
+        wide.insert(0, "trust", t)
         frames.append(wide.melt(id_vars=KEYS, var_name="metric", value_name="value"))
-    tidy = pd.concat(frames, ignore_index=True)
-    for key in KEYS:
-        tidy[key] = tidy[key].astype(str)
-    return tidy
+    return pd.concat(frames, ignore_index=True)
 
 
 def backlog_series(raw: RawRun) -> pd.DataFrame:
@@ -142,14 +199,14 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def reporter_table(raw: RawRun, df: pd.DataFrame) -> pd.DataFrame:
+def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     """Per reporter: session hours, reading hours, exams read and utilisation in session."""
     scn = raw.scenario
-    core = df["is_core"].to_numpy()
-    reader = raw.reader[core]
     n = len(raw.reporters)
-    hours = np.bincount(reader, weights=df["reading_hours"].to_numpy()[core], minlength=n)
-    exams = np.bincount(reader, minlength=n)
+    started = raw.reader >= 0
+    reader = raw.reader[started]
+    hours = np.bincount(reader, weights=oc.reading_hours[started], minlength=n)
+    exams = np.bincount(raw.reader[oc.core], minlength=n)
     session = np.array([r.session_hours for r in raw.reporters])
     with np.errstate(invalid="ignore", divide="ignore"):
         utilisation = np.where(session > 0, hours / session, np.nan)

@@ -76,13 +76,19 @@ class Engine:
         return next(counter) if counter is not None else -1
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float):
-        """Walk the on-duty intervals; in each, read the best ready exam until the interval ends.
+        """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
 
-        The exam in hand is always finished, even past the interval's end.
+        The next exam is the oldest ready one in the first preference group that has one. With
+        none ready, the reporter commits to the earliest not-yet-assigned arrival it may read
+        (if it comes before the interval ends) and starts it on arrival. Every earlier arrival in
+        its queues is already assigned, so on arrival it would pick exactly that exam: committing
+        early changes nothing but saves the wake-up event. Among idle reporters, the one idle
+        longest gets the next arrival. One SimPy event per exam read; the exam in hand is always
+        finished, even past the interval's end.
         """
         env = self.env
         wl = self.worklists
-        times, work, ptr, claim = wl.times, wl.work, wl.ptr, wl.claim
+        times, work, ptr = wl.times, wl.work, wl.ptr
         left_at, done_at, reader, route = wl.left_at, wl.done_at, wl.reader, wl.route
         core = ROUTE_CODE["core"]
         timeout = env.timeout
@@ -93,8 +99,9 @@ class Engine:
                 now = env.now
                 if now >= end:
                     break
-                # pick: the oldest ready exam of the first preference group that has one
                 best = -1
+                first_arrival = end
+                first_queue = -1
                 for group in groups:
                     oldest = now
                     for q in group:
@@ -102,34 +109,27 @@ class Engine:
                         if t <= oldest:
                             oldest = t
                             best = q
+                        elif t < first_arrival:
+                            first_arrival = t
+                            first_queue = q
                     if best >= 0:
                         break
                 if best >= 0:
-                    p = ptr[best]
-                    ptr[best] = p + 1
-                    duration = work[p] * inv_speed
-                    left_at[p] = now
-                    done_at[p] = now + duration
-                    reader[p] = index
-                    route[p] = core
-                    yield timeout(duration)
-                    continue
-                # idle: claim the earliest arrival no other idle reporter has claimed, and sleep till then
-                wake = end
-                claimed = -1
-                for group in groups:
-                    for q in group:
-                        c = claim[q]
-                        if c < ptr[q]:
-                            c = ptr[q]
-                        t = times[c]
-                        if t < wake:
-                            wake = t
-                            claimed = q
-                            position = c
-                if claimed >= 0:
-                    claim[claimed] = position + 1
-                yield timeout(wake - now)
+                    begin = now
+                elif first_queue >= 0:
+                    best = first_queue
+                    begin = first_arrival
+                else:
+                    yield timeout(end - now)
+                    break
+                p = ptr[best]
+                ptr[best] = p + 1
+                done = begin + work[p] * inv_speed
+                left_at[p] = begin
+                done_at[p] = done
+                reader[p] = index
+                route[p] = core
+                yield timeout(done - now)
 
 
 def simulate(scn: Scenario, seed: int, replication: int) -> RawRun:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sim.metrics import ALL, backlog_series, exam_frame, metrics_table, reporter_table, workforce_metrics
+from sim.metrics import ALL, backlog_series, exam_frame, metrics_table, outcome, reporter_table, workforce_metrics
 from sim.model import Engine
 from sim.scenario import HOURS_PER_WEEK, Scenario
 
@@ -52,13 +52,14 @@ def run(scenario: Scenario, seed: int = 1, replication: int = 0, *, keep_exams: 
     if progress:
         _attach_progress(engine)
     raw = engine.run()
-    df = exam_frame(raw)
-    reporters = reporter_table(raw, df)
-    metrics = pd.concat([metrics_table(raw, df), workforce_metrics(raw, reporters)], ignore_index=True)
+    del engine  # the worklists' hot-loop arrays are no longer needed: free them before the statistics
+    oc = outcome(raw)
+    reporters = reporter_table(raw, oc)
+    metrics = pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters)], ignore_index=True)
     return RunResult(
         config_id=scenario.config_id, seed=seed, replication=replication, metrics=metrics,
         backlog=backlog_series(raw), reporters=reporters, n_exams=len(raw.exams), events=raw.events,
-        wall_seconds=time.perf_counter() - started, exams=df if keep_exams else None,
+        wall_seconds=time.perf_counter() - started, exams=exam_frame(raw, oc) if keep_exams else None,
     )
 
 

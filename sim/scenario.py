@@ -42,7 +42,7 @@ def _clock_to_hours(text: str) -> float:
 
 
 class Trust(Frozen):
-    """A member trust. Its share of consortium demand is population x demand_multiplier."""
+    """A member trust. Its demand is the consortium volume x its population share x demand_multiplier."""
 
     code: str = Field(description="ODS code, e.g. RX1")
     name: str

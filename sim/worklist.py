@@ -7,9 +7,8 @@ Within a queue, exams stand in acquisition order, so "oldest first" is the queue
 "take the next exam" is a pointer increment. Each queue's segment ends with a +inf sentinel,
 so the hot loop never tests bounds.
 
-Idle reporters *claim* the next unclaimed arrival they may read and sleep until it: each arrival
-wakes at most one reporter, and arrivals cost no event at all while every eligible reporter is
-busy.
+An idle reporter commits to the next unassigned arrival it may read and starts it on arrival
+(see sim.model.Engine._reporter): arrivals cost no event of their own, busy or idle.
 """
 
 from __future__ import annotations
@@ -43,12 +42,20 @@ def profile_of(reporter: Reporter) -> Profile:
     return Profile(reporter.modalities, reporter.max_band, reporter.subspecialties)
 
 
+def _array(typecode: str, fill: float, n: int) -> array:
+    """A filled array.array (compact, and fast to index from Python), viewable with np.frombuffer."""
+    out = array(typecode)
+    filled = np.full(n, fill, dtype=np.int64 if typecode == "l" else np.dtype(typecode))
+    out.frombytes(memoryview(filled).cast("B"))
+    return out
+
+
 class Worklists:
     """All queues of one replication, plus the per-exam outcome records the engine fills in.
 
     Hot-loop state is deliberately plain: `times`/`work` are arrays indexed by *position*
-    (queue order, with sentinels), `ptr[q]` is the next unread position of queue q and
-    `claim[q]` the next position no idle reporter has claimed.
+    (queue order, with sentinels), `ptr[q]` is the next position of queue q that no reporter
+    has taken (exams before it are read, in hand, committed to an idle reporter, or sent out).
     """
 
     def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int):
@@ -59,48 +66,55 @@ class Worklists:
 
         n_classes = max(len(self.class_members), 1)
         key = (exams.trust.astype(np.int64) * n_urgencies + exams.urgency) * n_classes + exam_class
-        queue_keys, queue_of_exam = np.unique(key, return_inverse=True)
-        self.q_trust = (queue_keys // n_classes // n_urgencies).astype(int).tolist()
-        self.q_urgency = (queue_keys // n_classes % n_urgencies).astype(int).tolist()
-        self.q_class = (queue_keys % n_classes).astype(int).tolist()
+        # few distinct keys: a 16-bit stable sort is a radix sort, O(n), and keeps age order inside each queue
+        key = key.astype(np.int16 if key.max(initial=0) < 2**15 else np.int64)
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(key) else np.zeros(0, int)
+        queue_keys = sorted_key[starts].astype(np.int64)
+        sizes = np.diff(np.r_[starts, len(key)])
+        del key, sorted_key
+        self.q_trust = (queue_keys // n_classes // n_urgencies).tolist()
+        self.q_urgency = (queue_keys // n_classes % n_urgencies).tolist()
+        self.q_class = (queue_keys % n_classes).tolist()
         n_queues = len(queue_keys)
 
-        sizes = np.bincount(queue_of_exam, minlength=n_queues)
-        q_start = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]]).astype(np.int64)
-        # exams are already in acquisition order, so a stable sort by queue keeps age order inside each queue
-        order = np.argsort(queue_of_exam, kind="stable")
-        rank = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        # each queue's segment is followed by one sentinel, so the i-th exam in queue order of
+        # queue q stands at position i + q
+        queue_of_sorted = np.repeat(np.arange(n_queues), sizes)
         position = np.empty(len(order), dtype=np.int64)
-        position[order] = q_start[queue_of_exam[order]] + rank
+        position[order] = np.arange(len(order)) + queue_of_sorted
+        del queue_of_sorted
         self.position_of_exam = position
+        q_start = np.r_[0, np.cumsum(sizes + 1)[:-1]].astype(np.int64) if n_queues else np.zeros(0, np.int64)
 
         n_positions = len(exams) + n_queues
-        times = np.full(n_positions, np.inf)
-        times[position] = exams.arrival
-        work = np.zeros(n_positions)
-        work[position] = exams.work_hours
-        self.times = array("d", times.tobytes())
-        self.work = array("d", work.tobytes())
+        self.times = _array("d", np.inf, n_positions)
+        np.frombuffer(self.times, dtype=np.float64)[position] = exams.arrival
+        self.work = _array("d", 0.0, n_positions)
+        np.frombuffer(self.work, dtype=np.float64)[position] = exams.work_hours
         self.q_start = q_start.tolist()
         self.q_end = (q_start + sizes).tolist()  # the sentinel's position
         self.ptr = list(self.q_start)
-        self.claim = list(self.q_start)
 
-        nan = np.full(n_positions, np.nan)
-        self.left_at = array("d", nan.tobytes())  # left the worklist: reading started or sent out
-        self.done_at = array("d", nan.tobytes())  # report available
-        self.reader = array("l", np.full(n_positions, -1, dtype=np.int64).tobytes())
-        self.route = array("b", np.zeros(n_positions, dtype=np.int8).tobytes())
+        self.left_at = _array("d", np.nan, n_positions)  # left the worklist: reading started or sent out
+        self.done_at = _array("d", np.nan, n_positions)  # report available
+        self.reader = _array("l", -1, n_positions)
+        self.route = _array("b", 0, n_positions)
 
     def _skill_classes(self, exams: ExamTable) -> tuple[np.ndarray, list[frozenset[int]]]:
         """Per exam, the index of its skill class; and each class's member profiles."""
-        combo = np.stack([exams.modality, exams.band, exams.subspecialty], axis=1)
-        if len(combo) == 0:
+        if len(exams) == 0:
             return np.zeros(0, dtype=np.int64), []
-        combos, inverse = np.unique(combo, axis=0, return_inverse=True)
+        # one integer per modality x band x subspecialty: a 1-D unique is ~50x faster than unique(axis=0)
+        n_bands = int(exams.band.max()) + 1
+        n_subs = int(exams.subspecialty.max()) + 1
+        combo = (exams.modality.astype(np.int64) * n_bands + exams.band) * n_subs + exams.subspecialty
+        combos, inverse = np.unique(combo, return_inverse=True)
         classes: dict[frozenset[int], int] = {}
         class_of_combo = []
-        for m, b, s in combos.tolist():
+        for key in combos.tolist():
+            m, b, s = key // n_subs // n_bands, key // n_subs % n_bands, key % n_subs
             members = frozenset(i for i, p in enumerate(self.profiles) if p.may_read(m, b, s))
             class_of_combo.append(classes.setdefault(members, len(classes)))
         return np.asarray(class_of_combo)[inverse.ravel()], list(classes)
@@ -142,6 +156,6 @@ class Worklists:
         return {
             "left_at": np.frombuffer(self.left_at, dtype=np.float64)[pos],
             "done_at": np.frombuffer(self.done_at, dtype=np.float64)[pos],
-            "reader": np.frombuffer(self.reader, dtype=np.int64)[pos].astype(np.int32),
+            "reader": np.frombuffer(self.reader, dtype=np.int64)[pos].astype(np.int32),  # -1: nobody
             "route": np.frombuffer(self.route, dtype=np.int8)[pos],
         }

@@ -29,8 +29,9 @@ class ThresholdOutsourcing:
     def start(self, engine: "Engine") -> None:
         engine.env.process(self._run(engine))
 
-    def _turnarounds(self, engine: "Engine") -> Iterator[float]:
-        rng = engine.stream("outsourcing-turnaround")
+    def _turnarounds(self, engine: "Engine", trust: int) -> Iterator[float]:
+        """One stream per trust, so one trust's outsourcing never shifts another's draws."""
+        rng = engine.stream("outsourcing-turnaround", engine.scenario.trust_codes[trust])
         while True:
             yield from self.config.turnaround_hours.sample(rng, 1024).tolist()
 
@@ -40,7 +41,7 @@ class ThresholdOutsourcing:
         queues_of_trust = [[q for q in range(worklists.n_queues)
                             if worklists.q_trust[q] == t and worklists.q_urgency[q] in allowed]
                            for t in range(len(engine.scenario.trusts))]
-        turnaround = self._turnarounds(engine)
+        turnaround = [self._turnarounds(engine, t) for t in range(len(queues_of_trust))]
         route = ROUTE_CODE["outsourced"]
         sent_today = np.zeros(len(queues_of_trust), dtype=int)
         today = None
@@ -62,7 +63,7 @@ class ThresholdOutsourcing:
                     arrived = worklists.head_arrival(oldest)
                     if not (arrived <= cutoff or (to_send > 0 and arrived <= now)):
                         break
-                    worklists.send_out(oldest, now, next(turnaround), route)
+                    worklists.send_out(oldest, now, next(turnaround[trust]), route)
                     room -= 1
                     to_send -= 1
                 sent_today[trust] = cfg.daily_cap - room
