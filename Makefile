@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SEED   ?= 1
+REPS   ?= 4
 OUT    ?= results/emrad
 
 .PHONY: run test test-slow bench venv clean
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/emrad-sim run params/emrad.toml --seed $(SEED) --out $(OUT)
+	$(BIN)/emrad-sim run params/emrad.toml --replications $(REPS) --seed $(SEED) --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

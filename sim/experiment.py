@@ -66,9 +66,9 @@ def summarise(rows: pd.DataFrame, keys: list[str], column: str, confidence: floa
     return out[[*keys, "mean", "sd", "ci_low", "ci_high", "n"]]
 
 
-def _one(args: tuple[Scenario, int, int]) -> RunResult:
+def _one(args: tuple[Scenario, int, int], progress: bool = False) -> RunResult:
     scenario, seed, replication = args
-    return run(scenario, seed, replication)
+    return run(scenario, seed, replication, progress=progress)
 
 
 def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, backend: str = "processes",
@@ -85,8 +85,8 @@ def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, ba
     results: list[RunResult] = []
     workers = workers or min(replications, os.cpu_count() or 1)
     if backend == "serial" or workers == 1:
-        for job in jobs:
-            results.append(_one(job))
+        for job in jobs:  # in one process, each replication can also show its simulated weeks
+            results.append(_one(job, progress=progress))
             bar.update(1)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
