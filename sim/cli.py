@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.experiment import BACKENDS, ExperimentResult, run_experiment
+from sim.backends import BACKENDS
+from sim.experiment import ExperimentResult, run_experiment
 from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.results_io import write_results
 from sim.scenario import Scenario

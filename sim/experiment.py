@@ -7,20 +7,16 @@ order they finished.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.backends import BACKENDS, map_unordered
 from sim.metrics import ALL
 from sim.runner import RunResult, run
 from sim.scenario import Scenario
-
-BACKENDS = ("serial", "processes")
-
 
 @dataclass(frozen=True)
 class ExperimentResult:
@@ -66,13 +62,19 @@ def summarise(rows: pd.DataFrame, keys: list[str], column: str, confidence: floa
     return out[[*keys, "mean", "sd", "ci_low", "ci_high", "n"]]
 
 
-def _one(args: tuple[Scenario, int, int], progress: bool = False) -> RunResult:
-    scenario, seed, replication = args
-    return run(scenario, seed, replication, progress=progress)
+def _one(job: tuple[Scenario, int, int]) -> RunResult:
+    scenario, seed, replication = job
+    return run(scenario, seed, replication)
+
+
+def _one_with_progress(job: tuple[Scenario, int, int]) -> RunResult:
+    scenario, seed, replication = job
+    return run(scenario, seed, replication, progress=True)
 
 
 def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, backend: str = "processes",
-                   workers: int | None = None, progress: bool = True) -> ExperimentResult:
+                   workers: int | None = None, scheduler: str | None = None,
+                   progress: bool = True) -> ExperimentResult:
     """Run `replications` independent replications and collect them (ordered by replication)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -81,17 +83,12 @@ def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, ba
     from tqdm.auto import tqdm
 
     jobs = [(scenario, seed, r) for r in range(replications)]
-    bar = tqdm(total=replications, unit="rep", desc=scenario.name, disable=not progress)
+    # in one process, each replication can also show its own progress in simulated weeks
+    inner_progress = progress and (backend == "serial" or workers == 1)
+    fn = _one_with_progress if inner_progress else _one
     results: list[RunResult] = []
-    workers = workers or min(replications, os.cpu_count() or 1)
-    if backend == "serial" or workers == 1:
-        for job in jobs:  # in one process, each replication can also show its simulated weeks
-            results.append(_one(job, progress=progress))
+    with tqdm(total=replications, unit="rep", desc=scenario.name, disable=not progress) as bar:
+        for result in map_unordered(fn, jobs, backend, workers, scheduler):
+            results.append(result)
             bar.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for future in as_completed([pool.submit(_one, job) for job in jobs]):
-                results.append(future.result())
-                bar.update(1)
-    bar.close()
     return ExperimentResult(scenario, seed, sorted(results, key=lambda r: r.replication))

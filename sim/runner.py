@@ -49,9 +49,11 @@ def run(scenario: Scenario, seed: int = 1, replication: int = 0, *, keep_exams: 
     """Simulate one replication and summarise it. Same scenario, seed and replication -> same result."""
     started = time.perf_counter()
     engine = Engine(scenario, seed, replication)
-    if progress:
-        _attach_progress(engine)
+    bar = _attach_progress(engine) if progress else None
     raw = engine.run()
+    if bar is not None:
+        bar.update(bar.total - bar.n)
+        bar.close()
     del engine  # the worklists' hot-loop arrays are no longer needed: free them before the statistics
     oc = outcome(raw)
     reporters = reporter_table(raw, oc)
@@ -63,18 +65,17 @@ def run(scenario: Scenario, seed: int = 1, replication: int = 0, *, keep_exams: 
     )
 
 
-def _attach_progress(engine: Engine) -> None:
+def _attach_progress(engine: Engine):
     """A weekly tick in simulated time drives a tqdm bar (52 events a year: negligible)."""
     from tqdm.auto import tqdm
 
-    weeks = engine.scenario.horizon_weeks
-    bar = tqdm(total=round(weeks), unit="wk", desc=f"replication {engine.replication}", leave=False)
+    bar = tqdm(total=round(engine.scenario.horizon_weeks), unit="wk", desc=f"replication {engine.replication}",
+               leave=False)
 
     def tick():
         while True:
             yield engine.env.timeout(HOURS_PER_WEEK)
             bar.update(1)
-            if bar.n >= bar.total:
-                bar.close()
 
     engine.env.process(tick())
+    return bar
