@@ -8,7 +8,9 @@ completion order produced them.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator
 
@@ -42,5 +44,62 @@ def map_unordered(fn: Callable[[Any], Any], jobs: Iterable[Any], backend: str = 
         yield from _dask_map(fn, jobs, workers, scheduler)
 
 
+#: Seconds to keep trying to reach a Dask scheduler before giving up with SchedulerUnreachable.
+CONNECT_TIMEOUT = 15
+#: Times a task is retried after it raised; a task lost with a dead worker is rescheduled by Dask
+#: itself (up to the scheduler's `distributed.scheduler.allowed-failures`, default 3).
+TASK_RETRIES = 2
+
+
+class SchedulerUnreachable(ConnectionError):
+    """No Dask scheduler answered at the given address."""
+
+
 def _dask_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, scheduler: str | None) -> Iterator[Any]:
-    raise NotImplementedError("the dask backend is not implemented yet")
+    """Run fn over jobs on a Dask cluster: the scheduler at `scheduler`, or a private LocalCluster.
+
+    The LocalCluster listens on loopback only, has no dashboards and is shut down afterwards. Each
+    job is one task; if a worker dies, Dask recomputes its unfinished (and unfetched) tasks on the
+    other workers, so the experiment loses nothing.
+    """
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, worker_dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        address = cluster
+    else:
+        address = scheduler
+    try:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except ValueError as exc:  # e.g. an unknown scheme
+            raise ValueError(f"bad Dask scheduler address {scheduler!r}: {exc}") from exc
+        except OSError as exc:  # distributed reports timeouts and refusals as OSError
+            raise SchedulerUnreachable(
+                f"no Dask scheduler reachable at {scheduler!r} within {CONNECT_TIMEOUT} s "
+                f"(start one with `dask scheduler`, or leave out --scheduler for a local cluster)") from exc
+        try:
+            if scheduler is not None and not client.scheduler_info().get("workers"):
+                warnings.warn(f"the Dask scheduler at {scheduler} has no workers yet; tasks wait until one joins",
+                              RuntimeWarning, stacklevel=3)
+            futures = client.map(fn, jobs, pure=False, retries=TASK_RETRIES)
+            pending = set(futures)
+            del futures
+            try:
+                for future in dask_as_completed(pending):
+                    pending.discard(future)
+                    result = future.result()
+                    del future  # drop our reference so the cluster can free the result
+                    yield result
+            finally:
+                if pending:  # stopped early (error or abandoned generator): don't leave work running
+                    client.cancel(list(pending))
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()

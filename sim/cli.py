@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from sim.backends import BACKENDS
+from sim.atomic import atomic_write
+from sim.compare import ComparisonResult, compare
 from sim.experiment import ExperimentResult, run_experiment
 from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.results_io import write_results
@@ -32,6 +34,7 @@ HEADLINE = [  # (metric, label, format)
     ("wte_delivered", "WTE of reporting delivered", "{:,.1f}"),
     ("cost_core", "core reporting cost (£)", "{:,.0f}"),
     ("cost_outsourced", "outsourcing spend (£)", "{:,.0f}"),
+    ("cost_total", "core + outsourcing cost (£)", "{:,.0f}"),
     ("counterfactual_cost", "all-outsourced counterfactual (£)", "{:,.0f}"),
     ("saving_vs_outsourcing", "saving vs outsourcing (£)", "{:,.0f}"),
 ]
@@ -93,12 +96,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / f"{Path(args.scenario).stem}-seed{seed}"
     started = time.perf_counter()
     result = run_experiment(scn, replications=replications, seed=seed, backend=args.backend,
-                            progress=not args.no_progress)
+                            scheduler=args.scheduler, progress=not args.no_progress, store=out)
     wall = time.perf_counter() - started
     write_results(result, out, wall, args.backend, source=str(Path(args.scenario).resolve()))
     print(summary_text(result))
-    print(f"\n{sum(r.n_exams for r in result.runs):,} exams simulated in {wall:.1f} s; results in {out}/")
+    reused = len(result.runs) - len(result.computed)
+    note = f" ({reused} replication(s) reused from {out}/runs)" if reused else ""
+    print(f"\n{sum(r.n_exams for r in result.runs):,} exams in {len(result.runs)} replication(s), "
+          f"{wall:.1f} s{note}; results in {out}/")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    scenarios = {}
+    for path in args.scenarios:
+        name = Path(path).stem
+        if name in scenarios:
+            raise ScenarioError(path, [("", f"two scenarios are named {name!r}; rename one file")])
+        scenarios[name] = load_scenario(path)
+    out = Path(args.out) if args.out else Path("results") / ("compare-" + "-".join(scenarios) + f"-seed{args.seed}")
+    result = compare(scenarios, replications=args.replications, seed=args.seed, baseline=args.baseline,
+                     backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress, store=out)
+    table = result.differences()
+    atomic_write(out / "differences.csv", lambda tmp: table.to_csv(tmp, index=False))
+    print(comparison_text(result, table))
+    print(f"\nresults in {out}/ (differences.csv; each scenario's replications under its own name)")
+    return 0
+
+
+def comparison_text(result: ComparisonResult, table: pd.DataFrame) -> str:
+    """Paired differences from the baseline, with 95% CIs and the variance reduction CRN bought."""
+    labels = {metric: (label, fmt) for metric, label, fmt in HEADLINE}
+    labels["utilisation"] = ("reporter utilisation", "{:.1%}")
+    n = int(table["n"].max()) if len(table) else 0
+    lines = [f"paired differences from {result.baseline!r} ({n} replications each, common random numbers)"]
+    for name, rows in table.groupby("scenario", sort=False):
+        lines += ["", f"{name} - {result.baseline}"]
+        view = pd.DataFrame({
+            "metric": [labels.get(m, (m, "{:,.3g}"))[0] for m in rows.metric],
+            result.baseline: [_fmt(labels.get(m, (m, "{:,.3g}"))[1], v) for m, v in zip(rows.metric, rows.baseline_mean)],
+            name: [_fmt(labels.get(m, (m, "{:,.3g}"))[1], v) for m, v in zip(rows.metric, rows.scenario_mean)],
+            "difference [95% CI]": [
+                f"{_fmt(labels.get(m, (m, '{:,.3g}'))[1], d)} [{_fmt(labels.get(m, (m, '{:,.3g}'))[1], lo)}, "
+                f"{_fmt(labels.get(m, (m, '{:,.3g}'))[1], hi)}]"
+                for m, d, lo, hi in zip(rows.metric, rows.difference, rows.ci_low, rows.ci_high)],
+            "CRN variance reduction": [_fmt("{:,.1f}x", v) for v in rows.variance_reduction],
+        })
+        lines.append(view.to_string(index=False))
+    return "\n".join(lines)
+
+
+def _backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=BACKENDS, default="processes", help="where replications run")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --backend dask)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,9 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=int, default=None, help="independent replications (default 1)")
     run.add_argument("--seed", type=int, default=None, help="root seed (default 1)")
     run.add_argument("--out", default=None, help="results folder (default results/<scenario>-seed<S>)")
-    run.add_argument("--backend", choices=BACKENDS, default="processes", help="where replications run")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _backend_options(run)
     run.set_defaults(handler=cmd_run)
+
+    cmp = verbs.add_parser("compare", help="compare scenarios with common random numbers (paired CIs)")
+    cmp.add_argument("scenarios", nargs="+", help="scenario TOML files; the first is the baseline unless --baseline")
+    cmp.add_argument("--replications", type=int, default=10)
+    cmp.add_argument("--seed", type=int, default=1)
+    cmp.add_argument("--baseline", default=None, help="baseline scenario name (file stem)")
+    cmp.add_argument("--out", default=None, help="results folder (default results/compare-<names>-seed<S>)")
+    _backend_options(cmp)
+    cmp.set_defaults(handler=cmd_compare)
 
     validate = verbs.add_parser("validate", help="check a scenario file; every error names the file and field")
     validate.add_argument("scenario")
@@ -125,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ScenarioError as exc:
+        print(f"emrad-sim: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:  # bad option values (backend, scheduler address, ...)
         print(f"emrad-sim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -15,33 +15,16 @@ import os
 import platform
 import socket
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
+from sim.atomic import atomic_write
 from sim.experiment import ExperimentResult
 from sim.loading import scenario_to_toml
 
 PACKAGES = ("emrad-sim", "simpy", "numpy", "scipy", "pandas", "pydantic", "pyarrow")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` then rename tmp over `path`, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_text(path: Path, text: str) -> None:
