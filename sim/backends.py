@@ -90,7 +90,7 @@ def _dask_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, scheduler
             pending = set(futures)
             del futures
             try:
-                for future in dask_as_completed(pending):
+                for future in dask_as_completed(pending, loop=client.loop):
                     pending.discard(future)
                     result = future.result()
                     del future  # drop our reference so the cluster can free the result

@@ -82,6 +82,25 @@ def _load(path: str) -> tuple[Scenario, dict]:
     return load_scenario(path), {}
 
 
+def _first_given(*values):
+    """The first value that is not None (0 is a real seed)."""
+    return next(v for v in values if v is not None)
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario)
     print(f"{args.scenario}: OK: {scn.name!r}, {len(scn.trusts)} trusts, {sum(g.count for g in scn.staff)} reporters, "
@@ -91,8 +110,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     scn, from_manifest = _load(args.scenario)
-    seed = args.seed if args.seed is not None else (from_manifest.get("seed") or 1)
-    replications = args.replications or from_manifest.get("replications") or 1
+    seed = _first_given(args.seed, from_manifest.get("seed"), 1)
+    replications = _first_given(args.replications, from_manifest.get("replications"), 1)
     out = Path(args.out) if args.out else Path("results") / f"{Path(args.scenario).stem}-seed{seed}"
     started = time.perf_counter()
     result = run_experiment(scn, replications=replications, seed=seed, backend=args.backend,
@@ -158,16 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = verbs.add_parser("run", help="run a scenario (or rerun a results folder's manifest.json)")
     run.add_argument("scenario", help="scenario TOML, or a manifest.json from a results folder")
-    run.add_argument("--replications", type=int, default=None, help="independent replications (default 1)")
-    run.add_argument("--seed", type=int, default=None, help="root seed (default 1)")
+    run.add_argument("--replications", type=_count, default=None, help="independent replications (default 1)")
+    run.add_argument("--seed", type=_seed, default=None, help="root seed (default 1)")
     run.add_argument("--out", default=None, help="results folder (default results/<scenario>-seed<S>)")
     _backend_options(run)
     run.set_defaults(handler=cmd_run)
 
     cmp = verbs.add_parser("compare", help="compare scenarios with common random numbers (paired CIs)")
     cmp.add_argument("scenarios", nargs="+", help="scenario TOML files; the first is the baseline unless --baseline")
-    cmp.add_argument("--replications", type=int, default=10)
-    cmp.add_argument("--seed", type=int, default=1)
+    cmp.add_argument("--replications", type=_count, default=10)
+    cmp.add_argument("--seed", type=_seed, default=1)
     cmp.add_argument("--baseline", default=None, help="baseline scenario name (file stem)")
     cmp.add_argument("--out", default=None, help="results folder (default results/compare-<names>-seed<S>)")
     _backend_options(cmp)

@@ -91,7 +91,7 @@ class Empirical(_Distribution):
     """Resample observed values with replacement (e.g. durations taken from a RIS export)."""
 
     kind: Literal["empirical"] = "empirical"
-    values: list[Annotated[float, Field(ge=0)]]
+    values: tuple[Annotated[float, Field(ge=0)], ...]
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Empirical":

@@ -87,10 +87,10 @@ def apply_changes(scn: Scenario, changes: dict[str, Any]) -> Scenario:
         parts = dotted.split(".")
         try:
             for part in parts[:-1]:
-                target = target[int(part)] if isinstance(target, list) else target[part]
+                target = target[_index(part)] if isinstance(target, list) else target[part]
             last = parts[-1]
             if isinstance(target, list):
-                target[int(last)] = value
+                target[_index(last)] = value
             else:
                 if last not in target and not isinstance(target, dict):
                     raise KeyError(last)
@@ -98,6 +98,14 @@ def apply_changes(scn: Scenario, changes: dict[str, Any]) -> Scenario:
         except (KeyError, IndexError, ValueError, TypeError):
             raise ScenarioError(f"with_changes({scn.name!r})", [(dotted, "no such field")]) from None
     return validate_data(data, f"with_changes({scn.name!r})")
+
+
+def _index(part: str) -> int:
+    """A list index in a dotted path: a non-negative integer (negative ones are refused as ambiguous)."""
+    index = int(part)
+    if index < 0:
+        raise IndexError(part)
+    return index
 
 
 def scenario_to_toml(scn: Scenario) -> str:

@@ -24,7 +24,12 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Frozen(BaseModel):
-    """Base for every scenario section: unknown keys are errors and nothing can be mutated."""
+    """Base for every scenario section: unknown keys are errors and nothing can be mutated.
+
+    Sequences are tuples, so a section cannot be changed in place either (`scn.staff.append`
+    fails); mappings are plain dicts by pydantic's design: treat them as read-only and make
+    variants with Scenario.with_changes.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,7 +71,7 @@ class Modality(Frozen):
     annual_volume: NonNegativeFloat = Field(description="exams per year across the consortium at the start")
     annual_growth: float = Field(0.0, gt=-1, description="fractional growth per year, compounded continuously in time")
     urgency_mix: dict[str, Fraction] = Field(description="share of exams by urgency code; sums to 1")
-    band_mix: list[Fraction] = Field(description="share of exams by complexity band 1..n; sums to 1")
+    band_mix: tuple[Fraction, ...] = Field(description="share of exams by complexity band 1..n; sums to 1")
     subspecialty_mix: dict[str, Fraction] = Field(description="share of exams by subspecialty; sums to 1")
     reading_minutes: dict[str, Distribution] = Field(description="reading time per band ('1'..'n'), minutes at speed 1")
 
@@ -78,7 +83,7 @@ class Modality(Frozen):
 
     @field_validator("band_mix")
     @classmethod
-    def _bands_sum_to_one(cls, mix: list[float]) -> list[float]:
+    def _bands_sum_to_one(cls, mix: tuple[float, ...]) -> tuple[float, ...]:
         _check_sums_to_one(mix)
         return mix
 
@@ -120,18 +125,18 @@ class BacklogBlock(Frozen):
 class Demand(Frozen):
     """How exams arrive: hour-of-week profiles, seasonality, patients and an initial backlog."""
 
-    profiles: dict[str, list[NonNegativeFloat]] = Field(
+    profiles: dict[str, tuple[NonNegativeFloat, ...]] = Field(
         description="relative arrival weight for each of the 168 hours of the week, Monday 00:00 first"
     )
-    seasonality: list[PositiveFloat] = Field(
-        default_factory=lambda: [1.0] * 12, description="relative volume by calendar month, January first"
+    seasonality: tuple[PositiveFloat, ...] = Field(
+        default=(1.0,) * 12, description="relative volume by calendar month, January first"
     )
     exams_per_patient: Annotated[float, Field(ge=1)] = Field(1.0, description="mean exams that share one patient")
-    initial_backlog: list[BacklogBlock] = Field(default_factory=list)
+    initial_backlog: tuple[BacklogBlock, ...] = ()
 
     @field_validator("profiles")
     @classmethod
-    def _profiles_are_weeks(cls, profiles: dict[str, list[float]]) -> dict[str, list[float]]:
+    def _profiles_are_weeks(cls, profiles: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
         for name, weights in profiles.items():
             if len(weights) != HOURS_PER_WEEK:
                 raise ValueError(f"profile {name!r} has {len(weights)} values; it needs {HOURS_PER_WEEK} (one per hour of the week)")
@@ -141,7 +146,7 @@ class Demand(Frozen):
 
     @field_validator("seasonality")
     @classmethod
-    def _twelve_months(cls, factors: list[float]) -> list[float]:
+    def _twelve_months(cls, factors: tuple[float, ...]) -> tuple[float, ...]:
         if len(factors) != 12:
             raise ValueError(f"seasonality has {len(factors)} values; it needs 12 (January to December)")
         return factors
@@ -150,7 +155,7 @@ class Demand(Frozen):
 class Session(Frozen):
     """A weekly reporting session, e.g. days = ["Mon", "Wed"], start = "09:00", end = "13:00"."""
 
-    days: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = Field(min_length=1)
+    days: tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...] = Field(min_length=1)
     start: str = Field(description="HH:MM")
     end: str = Field(description="HH:MM, up to 24:00, after start")
 
@@ -182,11 +187,11 @@ class StaffGroup(Frozen):
     role: Literal["consultant", "radiographer"] = "consultant"
     trust: str = Field(description="home trust code")
     count: Annotated[int, Field(ge=0)]
-    sessions: list[Session] = Field(description="weekly reporting timetable (core hours on site)")
-    modalities: list[str] = Field(min_length=1)
+    sessions: tuple[Session, ...] = Field(description="weekly reporting timetable (core hours on site)")
+    modalities: tuple[str, ...] = Field(min_length=1)
     max_band: Annotated[int, Field(ge=1)] = Field(description="highest complexity band this group may report")
-    subspecialties: list[str] = Field(min_length=1)
-    credentialed_trusts: list[str] = Field(default_factory=list, description="other trusts this group may report for")
+    subspecialties: tuple[str, ...] = Field(min_length=1)
+    credentialed_trusts: tuple[str, ...] = Field((), description="other trusts this group may report for")
     speed: PositiveFloat = Field(1.0, description="reading speed relative to the reading-time distributions")
     leave_weeks_per_year: Annotated[float, Field(ge=0, lt=52)] = Field(0.0, description="weeks with no sessions")
     hourly_cost: NonNegativeFloat = Field(0.0, description="£ per reporting hour in core sessions")
@@ -200,10 +205,10 @@ class Outsourcing(Frozen):
     backlog_threshold_exams: Annotated[int, Field(ge=0)] | None = Field(
         None, description="per trust: send the oldest exams while more than this many are waiting"
     )
-    urgencies: list[str] = Field(default_factory=list, description="urgency codes that may be outsourced")
+    urgencies: tuple[str, ...] = Field((), description="urgency codes that may be outsourced")
     check_every_hours: PositiveFloat = 1.0
     daily_cap: Annotated[int, Field(ge=0)] = Field(description="most exams sent per trust per calendar day")
-    price: dict[str, list[NonNegativeFloat]] = Field(description="£ per exam by modality and band")
+    price: dict[str, tuple[NonNegativeFloat, ...]] = Field(description="£ per exam by modality and band")
     urgency_price_factor: dict[str, PositiveFloat] = Field(default_factory=dict, description="price multiplier by urgency (default 1)")
     turnaround_hours: Distribution = Field(description="from sending to report returned, hours")
 
@@ -233,12 +238,12 @@ class Scenario(Frozen):
     horizon_weeks: PositiveFloat
     warmup_weeks: NonNegativeFloat = Field(0.0, description="arrivals before this are excluded from statistics")
     backlog_interval_hours: PositiveFloat = Field(1.0, description="resolution of the backlog time series")
-    trusts: list[Trust] = Field(min_length=1)
-    urgencies: list[Urgency] = Field(min_length=1)
-    subspecialties: list[str] = Field(min_length=1)
-    modalities: list[Modality] = Field(min_length=1)
+    trusts: tuple[Trust, ...] = Field(min_length=1)
+    urgencies: tuple[Urgency, ...] = Field(min_length=1)
+    subspecialties: tuple[str, ...] = Field(min_length=1)
+    modalities: tuple[Modality, ...] = Field(min_length=1)
     demand: Demand
-    staff: list[StaffGroup] = Field(default_factory=list)
+    staff: tuple[StaffGroup, ...] = ()
     policy: Policy = Policy()
     outsourcing: Outsourcing | None = None
     finance: Finance = Finance()

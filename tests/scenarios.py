@@ -49,3 +49,56 @@ def build(data: dict[str, Any], **changes: Any) -> Scenario:
     data = copy.deepcopy(data)
     data.update(changes)
     return validate_data(data, "test scenario")
+
+
+def two_trust_data(weeks: float = 4, t1_per_hour: float = 1.2, t2_per_hour: float = 0.5,
+                   t1_staff: int = 2, t2_staff: int = 1, backlog: tuple[int, int] = (40, 25),
+                   outsourcing: bool = True, age_threshold_hours: float = 72, daily_cap: int = 2) -> dict[str, Any]:
+    """Two trusts with different loads, two urgencies, two bands, weekday sessions, an initial backlog
+    and (optionally) threshold outsourcing of routine exams with a small daily cap.
+
+    Demand shares follow population, so T1 gets `t1_per_hour` and T2 `t2_per_hour` exams per hour on
+    average. Staff are under capacity on purpose, so exams are reported in-house, outsourced and left
+    unreported at the end.
+    """
+    total = t1_per_hour + t2_per_hour
+    data: dict[str, Any] = {
+        "name": "two trusts",
+        "start_date": "2025-01-06",
+        "horizon_weeks": weeks,
+        "warmup_weeks": 0,
+        "trusts": [{"code": "T1", "name": "Trust one", "population": t1_per_hour},
+                   {"code": "T2", "name": "Trust two", "population": t2_per_hour}],
+        "urgencies": [{"code": "ED", "priority": 0, "target_hours": 4, "profile": "flat"},
+                      {"code": "OP", "priority": 1, "target_hours": 168, "profile": "flat"}],
+        "subspecialties": ["general", "neuro"],
+        "modalities": [{
+            "code": "XR", "annual_volume": total * HOURS_PER_YEAR,
+            "urgency_mix": {"ED": 0.3, "OP": 0.7},
+            "band_mix": [0.7, 0.3], "subspecialty_mix": {"general": 0.8, "neuro": 0.2},
+            "reading_minutes": {"1": {"kind": "exponential", "mean": 12},
+                                "2": {"kind": "lognormal", "mean": 25, "sd": 10}},
+        }],
+        "demand": {
+            "profiles": {"flat": [1.0] * 168},
+            "initial_backlog": [
+                {"trust": "T1", "modality": "XR", "urgency": "OP", "count": backlog[0], "min_age_days": 1, "max_age_days": 10},
+                {"trust": "T2", "modality": "XR", "urgency": "OP", "count": backlog[1], "min_age_days": 0, "max_age_days": 5},
+            ],
+        },
+        "staff": [
+            {"name": "rad", "trust": "T1", "count": t1_staff,
+             "sessions": [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start": "09:00", "end": "17:00"}],
+             "modalities": ["XR"], "max_band": 2, "subspecialties": ["general", "neuro"], "credentialed_trusts": ["T2"]},
+            {"name": "rad", "trust": "T2", "count": t2_staff,
+             "sessions": [{"days": ["Mon", "Wed", "Fri"], "start": "08:00", "end": "13:00"},
+                          {"days": ["Sat"], "start": "10:00", "end": "14:00"}],
+             "modalities": ["XR"], "max_band": 1, "subspecialties": ["general"]},
+        ],
+        "outsourcing": {
+            "enabled": outsourcing, "age_threshold_hours": age_threshold_hours, "urgencies": ["OP"],
+            "daily_cap": daily_cap, "price": {"XR": [20.0, 45.0]},
+            "turnaround_hours": {"kind": "exponential", "mean": 36},
+        },
+    }
+    return data
