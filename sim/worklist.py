@@ -62,7 +62,7 @@ class Worklists:
         self.exams = exams
         self.profiles: list[Profile] = list(dict.fromkeys(profile_of(r) for r in reporters))
         self.reporter_profile = [self.profiles.index(profile_of(r)) for r in reporters]
-        exam_class, self.class_members = self._skill_classes(exams)
+        exam_class, self.class_members = self._skill_classes(exams, reporters)
 
         n_classes = max(len(self.class_members), 1)
         key = (exams.trust.astype(np.int64) * n_urgencies + exams.urgency) * n_classes + exam_class
@@ -102,20 +102,31 @@ class Worklists:
         self.reader = _array("l", -1, n_positions)
         self.route = _array("b", 0, n_positions)
 
-    def _skill_classes(self, exams: ExamTable) -> tuple[np.ndarray, list[frozenset[int]]]:
-        """Per exam, the index of its skill class; and each class's member profiles."""
+    def _skill_classes(self, exams: ExamTable, reporters: list[Reporter]) -> tuple[np.ndarray, list[frozenset[int]]]:
+        """Per exam, the index of its skill class; and each class's member profiles.
+
+        A class is the set of profiles, among those credentialed for the exam's trust, that may
+        read its modality x band x subspecialty. Restricting to the trust's profiles merges kinds
+        of work that differ only by who could read them elsewhere: fewer queues to scan per pick.
+        """
         if len(exams) == 0:
             return np.zeros(0, dtype=np.int64), []
-        # one integer per modality x band x subspecialty: a 1-D unique is ~50x faster than unique(axis=0)
+        present = [{self.reporter_profile[i] for i, r in enumerate(reporters) if t in r.credentialed_trusts}
+                   for t in range(int(exams.trust.max()) + 1)]
+        # one integer per trust x modality x band x subspecialty: a 1-D unique is ~50x faster than unique(axis=0)
+        n_modalities = int(exams.modality.max()) + 1
         n_bands = int(exams.band.max()) + 1
         n_subs = int(exams.subspecialty.max()) + 1
-        combo = (exams.modality.astype(np.int64) * n_bands + exams.band) * n_subs + exams.subspecialty
+        combo = ((exams.trust.astype(np.int64) * n_modalities + exams.modality) * n_bands + exams.band) * n_subs \
+            + exams.subspecialty
         combos, inverse = np.unique(combo, return_inverse=True)
         classes: dict[frozenset[int], int] = {}
         class_of_combo = []
         for key in combos.tolist():
-            m, b, s = key // n_subs // n_bands, key // n_subs % n_bands, key % n_subs
-            members = frozenset(i for i, p in enumerate(self.profiles) if p.may_read(m, b, s))
+            key, s = divmod(key, n_subs)
+            key, b = divmod(key, n_bands)
+            t, m = divmod(key, n_modalities)
+            members = frozenset(i for i in present[t] if self.profiles[i].may_read(m, b, s))
             class_of_combo.append(classes.setdefault(members, len(classes)))
         return np.asarray(class_of_combo)[inverse.ravel()], list(classes)
 

@@ -43,6 +43,7 @@ class ThresholdOutsourcing:
                            for t in range(len(engine.scenario.trusts))]
         turnaround = [self._turnarounds(engine, t) for t in range(len(queues_of_trust))]
         route = ROUTE_CODE["outsourced"]
+        times, ptr = worklists.times, worklists.ptr
         sent_today = np.zeros(len(queues_of_trust), dtype=int)
         today = None
         while True:
@@ -59,11 +60,13 @@ class ThresholdOutsourcing:
                     to_send = sum(worklists.waiting(q, now) for q in queues) - cfg.backlog_threshold_exams
                 cutoff = now - cfg.age_threshold_hours if cfg.age_threshold_hours is not None else -np.inf
                 while room > 0:
-                    oldest = min(queues, key=worklists.head_arrival)
-                    arrived = worklists.head_arrival(oldest)
-                    if not (arrived <= cutoff or (to_send > 0 and arrived <= now)):
+                    # exams acquired by `limit` may go: old ones always, any while the backlog is over its level
+                    limit = now if to_send > 0 else cutoff
+                    heads = [times[ptr[q]] for q in queues]
+                    arrived = min(heads)
+                    if arrived > limit:
                         break
-                    worklists.send_out(oldest, now, next(turnaround[trust]), route)
+                    worklists.send_out(queues[heads.index(arrived)], now, next(turnaround[trust]), route)
                     room -= 1
                     to_send -= 1
                 sent_today[trust] = cfg.daily_cap - room
