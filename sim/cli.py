@@ -14,6 +14,7 @@ from sim.backends import BACKENDS
 from sim.atomic import atomic_write
 from sim.compare import ComparisonResult, compare
 from sim.experiment import ExperimentResult, run_experiment
+from sim.regression import cmd_regress
 from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.results_io import write_results
 from sim.scenario import Scenario
@@ -191,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", default=None, help="results folder (default results/compare-<names>-seed<S>)")
     _backend_options(cmp)
     cmp.set_defaults(handler=cmd_compare)
+
+    regress = verbs.add_parser("regress", help="rerun the reference scenarios (params/regression) and fail when outputs drift")
+    regress.add_argument("--update", action="store_true", help="rerun and overwrite the references instead of checking them")
+    regress.add_argument("--reason", default=None, help="why the references change (required with --update; recorded in reference.json)")
+    regress.add_argument("--reference-dir", default=None, help="reference folder (default results/reference in the project)")
+    regress.set_defaults(handler=cmd_regress)
 
     validate = verbs.add_parser("validate", help="check a scenario file; every error names the file and field")
     validate.add_argument("scenario")
