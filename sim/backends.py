@@ -69,6 +69,8 @@ def _dask_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, scheduler
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, worker_dashboard_address=None,
+                               # no dashboard, and the scheduler's small HTTP server on a free port
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                silence_logs=logging.ERROR)
         address = cluster
     else:
@@ -77,8 +79,12 @@ def _dask_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, scheduler
         try:
             client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except ValueError as exc:  # e.g. an unknown scheme
+            if scheduler is None:
+                raise
             raise ValueError(f"bad Dask scheduler address {scheduler!r}: {exc}") from exc
         except OSError as exc:  # distributed reports timeouts and refusals as OSError
+            if scheduler is None:
+                raise
             raise SchedulerUnreachable(
                 f"no Dask scheduler reachable at {scheduler!r} within {CONNECT_TIMEOUT} s "
                 f"(start one with `dask scheduler`, or leave out --scheduler for a local cluster)") from exc
