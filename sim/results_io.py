@@ -70,7 +70,7 @@ def manifest(result: ExperimentResult, wall_seconds: float, backend: str, source
         "versions": package_versions(),
         "machine": {"hostname": socket.gethostname(), "platform": platform.platform(),
                     "processor": platform.machine(), "cpus": os.cpu_count()},
-        "scenario": json.loads(scn.canonical_json()),
+        "scenario": scn.model_dump(mode="json"),  # fully resolved, defaults included
     }
 
 

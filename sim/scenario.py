@@ -195,6 +195,7 @@ class StaffGroup(Frozen):
     speed: PositiveFloat = Field(1.0, description="reading speed relative to the reading-time distributions")
     leave_weeks_per_year: Annotated[float, Field(ge=0, lt=52)] = Field(0.0, description="weeks with no sessions")
     hourly_cost: NonNegativeFloat = Field(0.0, description="£ per reporting hour in core sessions")
+    home_workstation: bool = Field(False, description="may take extra non-core home sessions (home_reporting)")
 
 
 class Outsourcing(Frozen):
@@ -219,14 +220,81 @@ class Outsourcing(Frozen):
         return self
 
 
-class Policy(Frozen):
-    """How reporters see worklists. Only `local` exists so far; see sim.policies."""
+class Broker(Frozen):
+    """The brokerage system: moves work from trusts in deficit to trusts with spare capacity."""
 
-    kind: Literal["local"] = "local"
+    cadence_hours: PositiveFloat = Field(1.0, description="how often the broker rebalances")
+    lookahead_hours: PositiveFloat = Field(24.0, description="window of planned capacity compared with backlog")
+    transfer_overhead_minutes: NonNegativeFloat = Field(1.0, description="extra reading time of a transferred exam")
+    min_transfer_hours: NonNegativeFloat = Field(0.5, description="smaller imbalances are left alone")
+
+
+class Policy(Frozen):
+    """How reporters see worklists (see sim.policies).
+
+    local: own trust (plus cross-trust agreements); pooled: every credentialed trust, ordered by
+    `pooled_order`; brokered: own trust, plus work the broker moves from trusts in deficit.
+    """
+
+    kind: Literal["local", "pooled", "brokered"] = "local"
+    pooled_order: Literal["own_trust_first", "urgency_then_age"] = "own_trust_first"
+    credential_all_trusts: bool = Field(False, description="treat every reporter as credentialed for every trust")
+    broker: Broker = Broker()
+
+
+class HomeReporting(Frozen):
+    """Extra non-core home sessions (insourcing), offered when a trust's backlog is high."""
+
+    enabled: bool = False
+    sessions: tuple[Session, ...] = Field(description="weekly non-core slots offered, e.g. weekday evenings")
+    backlog_threshold_exams: Annotated[int, Field(ge=0)] = Field(description="offer when a trust has more waiting")
+    uptake_probability: Fraction = Field(0.5, description="chance a reporter takes an offered session at tariff_multiplier 1")
+    uptake_curve: tuple[tuple[PositiveFloat, Fraction], ...] = Field(
+        (), description="(tariff multiplier, uptake probability) points, interpolated; overrides uptake_probability")
+    tariff_multiplier: PositiveFloat = Field(1.0, description="scales finance.insourcing_tariff (tariff studies)")
+    reading_time_factor: PositiveFloat = Field(1.0, description="home reading time / on-site reading time")
+
+    def uptake(self) -> float:
+        """Probability that an offered session is taken, at this scenario's tariff multiplier."""
+        if not self.uptake_curve:
+            return self.uptake_probability
+        xs, ys = zip(*sorted(self.uptake_curve))
+        import numpy as np
+
+        return float(np.interp(self.tariff_multiplier, xs, ys))
+
+
+class Agreement(Frozen):
+    """A named cross-trust flow: a staff group reads some of another trust's work (e.g. paediatrics)."""
+
+    name: str
+    readers: str = Field(description="staff group name")
+    reader_trust: str = Field(description="the staff group's home trust")
+    trust: str = Field(description="the trust whose work they read")
+    modalities: tuple[str, ...] = Field(min_length=1)
+    subspecialties: tuple[str, ...] = Field(min_length=1)
+    max_band: Annotated[int, Field(ge=1)]
+
+
+class Outage(Frozen):
+    """IT downtime, alternating up and down with exponential times (MTBF, MTTR)."""
+
+    name: str
+    scope: Literal["home", "all"] = Field(description="'home': VPN (home sessions stop); 'all': PACS (all reporting stops)")
+    mtbf_hours: PositiveFloat
+    mttr_hours: PositiveFloat
 
 
 class Finance(Frozen):
+    """Tariffs; prices by modality are lists by band (£ per exam)."""
+
     hours_per_wte_week: PositiveFloat = Field(40.0, description="reporting hours that make one WTE-week")
+    insourcing_tariff: dict[str, tuple[NonNegativeFloat, ...]] = Field(
+        default_factory=dict, description="£ per exam paid for home (insourced) reads, by modality and band")
+    inter_trust_charge: dict[str, tuple[NonNegativeFloat, ...]] = Field(
+        default_factory=dict, description="£ per exam the owning trust pays the reading trust, by modality and band")
+    commissioner_income: dict[str, tuple[NonNegativeFloat, ...]] = Field(
+        default_factory=dict, description="£ per home-reported exam the trust receives from commissioners")
 
 
 class Scenario(Frozen):
@@ -246,6 +314,9 @@ class Scenario(Frozen):
     staff: tuple[StaffGroup, ...] = ()
     policy: Policy = Policy()
     outsourcing: Outsourcing | None = None
+    home_reporting: HomeReporting | None = None
+    agreements: tuple[Agreement, ...] = ()
+    outages: tuple[Outage, ...] = ()
     finance: Finance = Finance()
 
     @field_validator("start_date")
@@ -279,11 +350,17 @@ class Scenario(Frozen):
         return max(len(m.band_mix) for m in self.modalities)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Sorted, compact JSON of the values that differ from the schema's defaults."""
+        return json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
 
     @property
     def config_id(self) -> str:
-        """sha256 of the canonical JSON: equal scenarios have equal ids whatever file they came from."""
+        """sha256 of the canonical JSON: equal scenarios have equal ids whatever file they came from.
+
+        Defaults are left out, so spelling a default out does not change the id, and adding a
+        new field with a default to the schema leaves existing scenarios' ids (and regression
+        references) valid; a changed default is caught by the exact regression tier instead.
+        """
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
     def with_changes(self, changes: dict[str, Any]) -> "Scenario":
@@ -341,6 +418,36 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
                 problems.append((f"staff.{i}.subspecialties", f"unknown subspecialty {code!r}"))
         if group.max_band > scn.n_bands:
             problems.append((f"staff.{i}.max_band", f"band {group.max_band} exceeds the {scn.n_bands} bands defined"))
+
+    groups = {(g.trust, g.name) for g in scn.staff}
+    for i, agreement in enumerate(scn.agreements):
+        if (agreement.reader_trust, agreement.readers) not in groups:
+            problems.append((f"agreements.{i}.readers", f"no staff group {agreement.readers!r} at trust {agreement.reader_trust!r}"))
+        if agreement.trust not in trusts:
+            problems.append((f"agreements.{i}.trust", f"unknown trust {agreement.trust!r}"))
+        for code in agreement.modalities:
+            if code not in modalities:
+                problems.append((f"agreements.{i}.modalities", f"unknown modality {code!r}"))
+        for code in agreement.subspecialties:
+            if code not in subspecialties:
+                problems.append((f"agreements.{i}.subspecialties", f"unknown subspecialty {code!r}"))
+    for name in ("insourcing_tariff", "inter_trust_charge", "commissioner_income"):
+        table = getattr(scn.finance, name)
+        for code, prices in table.items():
+            if code not in modalities:
+                problems.append((f"finance.{name}.{code}", f"unknown modality {code!r}"))
+        if table:
+            for modality in scn.modalities:
+                prices = table.get(modality.code)
+                if prices is None or len(prices) < len(modality.band_mix):
+                    problems.append((f"finance.{name}.{modality.code}", f"needs a price for each of the {len(modality.band_mix)} bands"))
+    if scn.home_reporting is not None and scn.home_reporting.enabled:
+        if not any(g.home_workstation for g in scn.staff):
+            problems.append(("home_reporting.enabled", "no staff group has home_workstation = true"))
+        if not scn.finance.insourcing_tariff:
+            problems.append(("finance.insourcing_tariff", "home reporting needs an insourcing tariff"))
+    if scn.policy.kind in ("pooled", "brokered") and scn.finance.inter_trust_charge == {}:
+        problems.append(("finance.inter_trust_charge", f"a {scn.policy.kind} policy needs an inter-trust charge"))
 
     if scn.outsourcing is not None:
         out = scn.outsourcing

@@ -87,7 +87,7 @@ def test_manifest_is_complete(serial_out, scenario_file):
     versions = manifest["versions"]
     assert {"python", "emrad-sim", "simpy", "numpy", "pandas", "pydantic"} <= set(versions)
     assert {"hostname", "platform", "cpus"} <= set(manifest["machine"])
-    assert manifest["scenario"] == json.loads(scn.canonical_json())
+    assert manifest["scenario"] == scn.model_dump(mode="json")
     # the resolved scenario.toml next to it is the same scenario
     assert load_scenario(serial_out / "scenario.toml").config_id == scn.config_id
 
