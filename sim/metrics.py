@@ -16,7 +16,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from sim.finance import outsourcing_price, route_cost
+from sim.finance import outsourcing_price, route_cost, tariff
+from sim.worklist import ROUTES
 from sim.model import RawRun
 from sim.scenario import HOURS_PER_WEEK
 from sim.worklist import ROUTE_CODE
@@ -26,30 +27,45 @@ HOURS_28_DAYS = 28 * 24
 KEYS = ["trust", "modality", "urgency"]
 
 
+IN_HOUSE = tuple(ROUTE_CODE[r] for r in ("core", "home", "brokered"))
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Per-exam derived outcome (ExamTable order), computed once with numpy."""
 
-    core: np.ndarray  # reported in-house by the horizon
+    route: np.ndarray  # final route code: a read still in hand at the horizon counts as unreported
+    reported: np.ndarray  # reported in-house (core, home or brokered) by the horizon
     outsourced: np.ndarray  # sent to the company (report back or not)
     reported_at: np.ndarray  # hours; NaN if no report by the horizon
-    reading_hours: np.ndarray  # in-house reading time spent by the horizon
-    cost: np.ndarray  # £ of the route taken (0 if unreported)
+    reading_hours: np.ndarray  # in-house reading time spent by the horizon (in-progress reads included)
+    reading_trust: np.ndarray  # home trust of the reader (-1 if none)
+    cost: np.ndarray  # £ the owning trust pays for the route taken (0 if unreported)
     counterfactual: np.ndarray  # £ had it been outsourced (NaN without a price list)
+    income: np.ndarray  # £ commissioner income for home-reported exams (0 without that tariff)
+
+    @property
+    def core(self) -> np.ndarray:
+        return self.route == ROUTE_CODE["core"]
 
 
 def outcome(raw: RawRun) -> Outcome:
     scn, ex = raw.scenario, raw.exams
     horizon = scn.horizon_hours
-    started_core = raw.route == ROUTE_CODE["core"]
-    core = started_core & (raw.done_at <= horizon)
+    started = np.isin(raw.route, IN_HOUSE)
+    reported = started & (raw.done_at <= horizon)
     outsourced = raw.route == ROUTE_CODE["outsourced"]
-    reported_at = np.where(core | (outsourced & (raw.done_at <= horizon)), raw.done_at, np.nan)
-    reading_hours = np.where(started_core, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
+    route = np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route).astype(np.int8)
+    reported_at = np.where(reported | (outsourced & (raw.done_at <= horizon)), raw.done_at, np.nan)
+    reading_hours = np.where(started, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
+    reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1])
     price = outsourcing_price(scn, ex.modality, ex.band, ex.urgency)
-    return Outcome(core, outsourced, reported_at, reading_hours,
-                   route_cost(reading_hours, raw.reader, hourly_cost, core, outsourced, price), price)
+    home = route == ROUTE_CODE["home"]
+    income = np.where(home, tariff(scn, "commissioner_income", ex.modality, ex.band), 0.0)
+    return Outcome(route, reported, outsourced, reported_at, reading_hours, reporter_trust[raw.reader],
+                   route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, price),
+                   price, income)
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -67,11 +83,14 @@ def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
         "left_worklist_h": raw.left_at,
         "reported_h": oc.reported_at,
         "reader": raw.reader,
+        "route": pd.Categorical.from_codes(oc.route, ROUTES),
+        "reading_trust": pd.Categorical.from_codes(oc.reading_trust, scn.trust_codes),
         "is_core": oc.core,
         "is_outsourced": oc.outsourced,
         "reading_hours": oc.reading_hours,
         "cost": oc.cost,
         "counterfactual_cost": oc.counterfactual,
+        "commissioner_income": oc.income,
     })
 
 
@@ -82,8 +101,11 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
     after_warmup = ex.arrival >= warmup
     yield "initial_backlog", ex.arrival < 0
     yield "arrivals", ex.arrival >= 0
-    yield "reported", oc.core
+    yield "reported", oc.reported
     yield "outsourced", oc.outsourced
+    for name in ("core", "home", "brokered"):
+        yield f"reported_{name}", oc.route == ROUTE_CODE[name]
+    yield "home_reading_hours", np.where(oc.route == ROUTE_CODE["home"], oc.reading_hours, 0.0)
     wait = raw.left_at - ex.arrival
     has_wait = after_warmup & ~np.isnan(wait)
     yield "has_wait", has_wait
@@ -106,16 +128,18 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
         yield "late_28", due_28 & ~(tat <= HOURS_28_DAYS)
     del due_28, tat
     yield "reading_hours", oc.reading_hours
-    yield "cost_core", np.where(oc.core, oc.cost, 0.0)
-    yield "cost_outsourced", np.where(oc.outsourced, oc.cost, 0.0)
-    yield "counterfactual_cost", np.nan_to_num(np.where(oc.core | oc.outsourced, oc.counterfactual, 0.0))
+    for name in ("core", "home", "brokered", "outsourced"):
+        yield f"cost_{name}", np.where(oc.route == ROUTE_CODE[name], oc.cost, 0.0)
+    yield "counterfactual_cost", np.nan_to_num(np.where(oc.reported | oc.outsourced, oc.counterfactual, 0.0))
+    yield "commissioner_income", oc.income
 
 
 RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "has_tat"),
           "share_within_target": ("met", "due"), "share_over_28d": ("late_28", "due_28")}
 
 
-def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual_defined: bool) -> dict[str, np.ndarray]:
+def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual_defined: bool,
+            wte_hours: float) -> dict[str, np.ndarray]:
     """Metrics of one aggregation level from its group sums and turnaround quantiles."""
     out = {name: summed[name] for name in ("initial_backlog", "arrivals", "reported", "outsourced")}
     out["unreported_end"] = out["initial_backlog"] + out["arrivals"] - out["reported"] - out["outsourced"]
@@ -124,13 +148,16 @@ def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual
             out[name] = summed[num] / np.where(summed[den] > 0, summed[den], np.nan)
     for k, name in enumerate(("tat_median_h", "tat_p90_h", "tat_p95_h")):
         out[name] = quantiles[:, k]
-    for name in ("reading_hours", "cost_core", "cost_outsourced"):
+    for name in ("reported_core", "reported_home", "reported_brokered", "reading_hours", "home_reading_hours",
+                 "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "commissioner_income"):
         out[name] = summed[name]
-    out["cost_total"] = out["cost_core"] + out["cost_outsourced"]
+    out["cost_total"] = out["cost_core"] + out["cost_home"] + out["cost_brokered"] + out["cost_outsourced"]
     n_groups = len(out["arrivals"])
     # without a price list there is no counterfactual: NaN, never £0
     out["counterfactual_cost"] = summed["counterfactual_cost"] if counterfactual_defined else np.full(n_groups, np.nan)
     out["saving_vs_outsourcing"] = out["counterfactual_cost"] - out["cost_total"]
+    # extra capacity from home sessions, in WTE over the horizon (hours per WTE-week x weeks)
+    out["wte_gained_home"] = out["home_reading_hours"] / wte_hours
     return out
 
 
@@ -173,9 +200,16 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     has_tat = (ex.arrival >= scn.warmup_hours) & ~np.isnan(tat)
     tat = tat[has_tat]
     counterfactual_defined = not np.isnan(oc.counterfactual).all()
+    wte_hours = scn.finance.hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
+    brokered = oc.route == ROUTE_CODE["brokered"]
     frames = []
     for k, (codes, n_groups, (t, m, u), keep) in enumerate(levels):
-        values = _finish(summed[k], _quantiles(codes[has_tat], tat, n_groups), counterfactual_defined)
+        values = _finish(summed[k], _quantiles(codes[has_tat], tat, n_groups), counterfactual_defined, wte_hours)
+        if n_groups == len(trusts) or n_groups == 1:  # charges received belong to the reading trust
+            received = np.bincount(np.maximum(oc.reading_trust, 0), weights=np.where(brokered, oc.cost, 0.0),
+                                   minlength=len(trusts))
+            values["inter_trust_received"] = received if n_groups == len(trusts) else received.sum(keepdims=True)
+            values["inter_trust_paid"] = values["cost_brokered"]
         wide = pd.DataFrame({name: v[keep] for name, v in values.items()})
         wide.insert(0, "urgency", u)
         wide.insert(0, "modality", m)
@@ -206,7 +240,7 @@ def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     started = raw.reader >= 0
     reader = raw.reader[started]
     hours = np.bincount(reader, weights=oc.reading_hours[started], minlength=n)
-    exams = np.bincount(raw.reader[oc.core], minlength=n)
+    exams = np.bincount(raw.reader[oc.reported], minlength=n)
     session = np.array([r.session_hours for r in raw.reporters])
     with np.errstate(invalid="ignore", divide="ignore"):
         utilisation = np.where(session > 0, hours / session, np.nan)

@@ -7,7 +7,7 @@ and at most one wake-up per arrival (only when an eligible reporter is idle); ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
@@ -17,7 +17,7 @@ from sim.policies import interventions_for, routing_for
 from sim.scenario import Scenario
 from sim.streams import stream
 from sim.worklist import ROUTE_CODE, Worklists
-from sim.workforce import Reporter, build_workforce
+from sim.workforce import Reporter, build_workforce, merge, subtract
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class RawRun:
     reader: np.ndarray
     route: np.ndarray
     events: int  # SimPy events processed, for the benchmark
+    outages: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)  # downtime by scope
 
 
 class Engine:
@@ -55,27 +56,50 @@ class Engine:
         self.env = simpy.Environment()
         self.routing = routing_for(scn)
         self.interventions = interventions_for(scn)
+        self.outages = outage_intervals(scn, seed, replication)
+        self.transfer_overhead_hours = (scn.policy.broker.transfer_overhead_minutes / 60
+                                        if scn.policy.kind == "brokered" else 0.0)
+        self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust)
+        self._groups: dict[int, list[list[int]]] = {}
 
     def stream(self, *name: object) -> np.random.Generator:
         return stream(self.seed, self.replication, *name)
 
     def run(self) -> RawRun:
+        core, brokered = ROUTE_CODE["core"], ROUTE_CODE["brokered"]
         for index, reporter in enumerate(self.reporters):
-            groups = self.routing.candidate_queues(self, index)
-            if groups and reporter.intervals:
-                self.env.process(self._reporter(index, groups, reporter.intervals, 1.0 / reporter.speed))
+            intervals = subtract(reporter.intervals, self.outages["all"])
+            self.start_session(index, intervals, core, brokered)
         for intervention in self.interventions:
             intervention.start(self)
         self.env.run(until=self.scenario.horizon_hours)
         return RawRun(self.scenario, self.seed, self.replication, self.exams, self.reporters,
-                      events=self.events_scheduled(), **self.worklists.outcome_arrays())
+                      events=self.events_scheduled(), outages=self.outages, **self.worklists.outcome_arrays())
 
     def events_scheduled(self) -> int:
         """SimPy events scheduled so far (read from SimPy's event-id counter, which is not public API)."""
         counter = getattr(self.env, "_eid", None)
         return next(counter) if counter is not None else -1
 
-    def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float):
+    def candidate_queues(self, index: int) -> list[list[int]]:
+        """The reporter's queue groups from the routing policy (computed once per reporter)."""
+        if index not in self._groups:
+            self._groups[index] = self.routing.candidate_queues(self, index)
+        return self._groups[index]
+
+    def start_session(self, index: int, intervals, own_route: int, cross_route: int,
+                      reading_time_factor: float = 1.0) -> None:
+        """Reporter `index` reads during `intervals`; exams of its own trust get `own_route`, others `cross_route`.
+
+        Home sessions (an intervention) call this too, with the home route and reading-time factor.
+        """
+        groups = self.candidate_queues(index)
+        if groups and intervals:
+            inv_speed = reading_time_factor / self.reporters[index].speed
+            self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route))
+
+    def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
+                  own_route: int, cross_route: int):
         """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
 
         The next exam is the oldest ready one in the first preference group that has one. With
@@ -84,13 +108,15 @@ class Engine:
         its queues is already assigned, so on arrival it would pick exactly that exam: committing
         early changes nothing but saves the wake-up event. Among idle reporters, the one idle
         longest gets the next arrival. One SimPy event per exam read; the exam in hand is always
-        finished, even past the interval's end.
+        finished, even past the interval's end. Another trust's exam costs the transfer overhead
+        and is reported to `on_cross_read` (the broker's quota).
         """
         env = self.env
         wl = self.worklists
-        times, work, ptr = wl.times, wl.work, wl.ptr
+        times, work, ptr, trust_of = wl.times, wl.work, wl.ptr, wl.q_trust
         left_at, done_at, reader, route = wl.left_at, wl.done_at, wl.reader, wl.route
-        core = ROUTE_CODE["core"]
+        home = self.reporters[index].home_trust
+        overhead = self.transfer_overhead_hours
         timeout = env.timeout
         for start, end in intervals:
             if env.now < start:
@@ -124,12 +150,40 @@ class Engine:
                     break
                 p = ptr[best]
                 ptr[best] = p + 1
-                done = begin + work[p] * inv_speed
+                owner = trust_of[best]
+                if owner == home:
+                    done = begin + work[p] * inv_speed
+                    route[p] = own_route
+                else:
+                    done = begin + work[p] * inv_speed + overhead
+                    route[p] = cross_route
+                    if self.on_cross_read is not None:
+                        self.on_cross_read(owner, home)
                 left_at[p] = begin
                 done_at[p] = done
                 reader[p] = index
-                route[p] = core
                 yield timeout(done - now)
+
+
+def outage_intervals(scn: Scenario, seed: int, replication: int) -> dict[str, tuple[tuple[float, float], ...]]:
+    """Downtime over the horizon by scope ("all": PACS, no reporting; "home": VPN, no home sessions).
+
+    Drawn up front from each outage's own stream (they do not depend on the simulation), so
+    reporters' on-duty time can simply exclude them. "all" outages also stop home sessions.
+    """
+    spans: dict[str, list[tuple[float, float]]] = {"all": [], "home": []}
+    for outage in scn.outages:
+        rng = stream(seed, replication, "outage", outage.name)
+        t = 0.0
+        while True:
+            t += rng.exponential(outage.mtbf_hours)
+            if t >= scn.horizon_hours:
+                break
+            down = rng.exponential(outage.mttr_hours)
+            spans[outage.scope].append((t, min(t + down, scn.horizon_hours)))
+            t += down
+    spans["home"] += spans["all"]
+    return {scope: tuple(merge(s)) for scope, s in spans.items()}
 
 
 def simulate(scn: Scenario, seed: int, replication: int) -> RawRun:

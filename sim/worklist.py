@@ -19,27 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.demand import ExamTable
-from sim.workforce import Reporter
+from sim.workforce import Profile, Reporter
 
-ROUTES = ("unreported", "core", "outsourced")
-"""Route codes stored per exam; later policies append (e.g. home, brokered), never reorder."""
+ROUTES = ("unreported", "core", "outsourced", "home", "brokered")
+"""Route codes stored per exam (append new ones, never reorder): core = own trust's reporter in a
+core session; home = an extra home (insourced) session; brokered = another trust's reporter in a
+core session (pooled, brokered or agreement work); outsourced = sent to the company."""
 ROUTE_CODE = {name: code for code, name in enumerate(ROUTES)}
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What a reporter may read, regardless of trust."""
-
-    modalities: frozenset[int]
-    max_band: int
-    subspecialties: frozenset[int]
-
-    def may_read(self, modality: int, band: int, subspecialty: int) -> bool:
-        return modality in self.modalities and band < self.max_band and subspecialty in self.subspecialties
-
-
-def profile_of(reporter: Reporter) -> Profile:
-    return Profile(reporter.modalities, reporter.max_band, reporter.subspecialties)
 
 
 def _array(typecode: str, fill: float, n: int) -> array:
@@ -60,8 +46,12 @@ class Worklists:
 
     def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int):
         self.exams = exams
-        self.profiles: list[Profile] = list(dict.fromkeys(profile_of(r) for r in reporters))
-        self.reporter_profile = [self.profiles.index(profile_of(r)) for r in reporters]
+        n_trusts = int(exams.trust.max()) + 1 if len(exams) else 0
+        at_trust = [[r.profile_at(t) for t in range(n_trusts)] for r in reporters]
+        self.profiles: list[Profile] = list(dict.fromkeys(p for row in at_trust for p in row if p is not None))
+        index = {p: i for i, p in enumerate(self.profiles)}
+        # reporter_profile[r][t]: index of what reporter r may read at trust t (None: nothing)
+        self.reporter_profile = [[None if p is None else index[p] for p in row] for row in at_trust]
         exam_class, self.class_members = self._skill_classes(exams, reporters)
 
         n_classes = max(len(self.class_members), 1)
@@ -96,6 +86,7 @@ class Worklists:
         self.q_start = q_start.tolist()
         self.q_end = (q_start + sizes).tolist()  # the sentinel's position
         self.ptr = list(self.q_start)
+        self._cumulative_work: np.ndarray | None = None
 
         self.left_at = _array("d", np.nan, n_positions)  # left the worklist: reading started or sent out
         self.done_at = _array("d", np.nan, n_positions)  # report available
@@ -111,7 +102,7 @@ class Worklists:
         """
         if len(exams) == 0:
             return np.zeros(0, dtype=np.int64), []
-        present = [{self.reporter_profile[i] for i, r in enumerate(reporters) if t in r.credentialed_trusts}
+        present = [{row[t] for row in self.reporter_profile if row[t] is not None}
                    for t in range(int(exams.trust.max()) + 1)]
         # one integer per trust x modality x band x subspecialty: a 1-D unique is ~50x faster than unique(axis=0)
         n_modalities = int(exams.modality.max()) + 1
@@ -136,7 +127,8 @@ class Worklists:
         return len(self.q_start)
 
     def readable_by(self, reporter_index: int, queue: int) -> bool:
-        return self.reporter_profile[reporter_index] in self.class_members[self.q_class[queue]]
+        profile = self.reporter_profile[reporter_index][self.q_trust[queue]]
+        return profile is not None and profile in self.class_members[self.q_class[queue]]
 
     def head_arrival(self, queue: int) -> float:
         return self.times[self.ptr[queue]]
@@ -151,6 +143,12 @@ class Worklists:
             else:
                 hi = mid
         return lo - self.ptr[queue]
+
+    def work_between(self, start: int, stop: int) -> float:
+        """Reading hours (speed 1) of the exams at positions start..stop-1."""
+        if self._cumulative_work is None:  # built on first use: only the broker asks
+            self._cumulative_work = np.concatenate([[0.0], np.cumsum(np.frombuffer(self.work, dtype=np.float64))])
+        return float(self._cumulative_work[stop] - self._cumulative_work[start])
 
     def send_out(self, queue: int, now: float, report_after: float, route: int) -> int:
         """Remove the queue's head (it must have arrived) to another route; returns its position."""

@@ -45,3 +45,9 @@ def queues_by_priority(engine: "Engine", queues: list[int]) -> list[list[int]]:
     for q in queues:
         groups.setdefault(priority[q], []).append(q)
     return [groups[level] for level in sorted(groups)]
+
+
+def readable_queues(engine: "Engine", reporter_index: int, trusts: set[int]) -> list[int]:
+    """Queues of `trusts` whose exams the reporter may read there."""
+    wl = engine.worklists
+    return [q for q in range(wl.n_queues) if wl.q_trust[q] in trusts and wl.readable_by(reporter_index, q)]
