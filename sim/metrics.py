@@ -59,7 +59,7 @@ def outcome(raw: RawRun) -> Outcome:
     reported_at = np.where(reported | (outsourced & (raw.done_at <= horizon)), raw.done_at, np.nan)
     reading_hours = np.where(started, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
-    reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1])
+    reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     price = outsourcing_price(scn, ex.modality, ex.band, ex.urgency)
     home = route == ROUTE_CODE["home"]
     income = np.where(home, tariff(scn, "commissioner_income", ex.modality, ex.band), 0.0)

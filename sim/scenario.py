@@ -253,6 +253,9 @@ class HomeReporting(Frozen):
         (), description="(tariff multiplier, uptake probability) points, interpolated; overrides uptake_probability")
     tariff_multiplier: PositiveFloat = Field(1.0, description="scales finance.insourcing_tariff (tariff studies)")
     reading_time_factor: PositiveFloat = Field(1.0, description="home reading time / on-site reading time")
+    participants: tuple[str, ...] = Field(
+        (), description="staff group names or reporter ids offered sessions (a workstation is then implied, as in "
+                        "a funded pilot); empty: every reporter whose group has home_workstation = true")
 
     def uptake(self) -> float:
         """Probability that an offered session is taken, at this scenario's tariff multiplier."""
@@ -442,7 +445,12 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
                 if prices is None or len(prices) < len(modality.band_mix):
                     problems.append((f"finance.{name}.{modality.code}", f"needs a price for each of the {len(modality.band_mix)} bands"))
     if scn.home_reporting is not None and scn.home_reporting.enabled:
-        if not any(g.home_workstation for g in scn.staff):
+        reporter_ids = {f"{g.trust}-{g.name}-{k + 1:03d}" for g in scn.staff for k in range(g.count)}
+        names = {g.name for g in scn.staff}
+        for who in scn.home_reporting.participants:
+            if who not in names and who not in reporter_ids:
+                problems.append(("home_reporting.participants", f"{who!r} is neither a staff group nor a reporter id"))
+        if not scn.home_reporting.participants and not any(g.home_workstation for g in scn.staff):
             problems.append(("home_reporting.enabled", "no staff group has home_workstation = true"))
         if not scn.finance.insourcing_tariff:
             problems.append(("finance.insourcing_tariff", "home reporting needs an insourcing tariff"))

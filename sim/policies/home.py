@@ -2,7 +2,8 @@
 
 At the start of each weekly non-core slot (e.g. weekday evenings), every trust whose waiting
 exams exceed `backlog_threshold_exams` offers the slot to its reporters with a home
-workstation who are not on leave that week. Each takes it with the uptake probability (from the
+workstation (or to the named `participants`, as in a funded pilot) who are not on leave that
+week. Each takes it with the uptake probability (from the
 uptake curve at the scenario's tariff multiplier). Uptake draws are fixed per reporter and slot
 in advance from the reporter's own stream, so two scenarios offering the same slot see the same
 answer (common random numbers). A home session reads like a core one, at the home reading-time
@@ -42,6 +43,13 @@ class HomeSessions:
         self.config = config
         self.sessions: list[tuple[int, float, float]] = []  # (reporter index, start, end) taken
 
+    def _takes_part(self, reporter) -> bool:
+        """Named participants (group or reporter id) when the scenario lists any, else workstation holders."""
+        named = self.config.participants
+        if named:
+            return reporter.group in named or reporter.reporter_id in named
+        return reporter.home_workstation
+
     def start(self, engine: "Engine") -> None:
         engine.env.process(self._run(engine))
 
@@ -50,7 +58,7 @@ class HomeSessions:
         slots = offer_slots(cfg, engine.scenario.horizon_hours)
         uptake = cfg.uptake()
         n_trusts = len(engine.scenario.trusts)
-        takers = [[i for i, r in enumerate(engine.reporters) if r.home_workstation and r.home_trust == t]
+        takers = [[i for i, r in enumerate(engine.reporters) if self._takes_part(r) and r.home_trust == t]
                   for t in range(n_trusts)]
         draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots))
                  for group in takers for i in group}
