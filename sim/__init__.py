@@ -6,10 +6,13 @@
     exp = sim.run_experiment(scn, replications=10, seed=1)
 """
 
+from sim.compare import ComparisonResult, compare
+from sim.evaluation import Evaluation, evaluate_activity
 from sim.experiment import ExperimentResult, run_experiment
 from sim.loading import ScenarioError, load_scenario
 from sim.runner import RunResult, run
 from sim.scenario import Scenario
 
-__all__ = ["ExperimentResult", "RunResult", "Scenario", "ScenarioError", "load_scenario", "run", "run_experiment"]
+__all__ = ["ComparisonResult", "Evaluation", "ExperimentResult", "RunResult", "Scenario", "ScenarioError", "compare",
+           "evaluate_activity", "load_scenario", "run", "run_experiment"]
 __version__ = "0.1.0"

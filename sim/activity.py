@@ -82,6 +82,10 @@ class ActivityLog:
     rejected: one row per excluded input row: row, exam_id (pseudonym, or None when missing),
         reason (every reason that applies, joined by "; ").
     reason_counts: rows per reason (a row with two reasons counts under both).
+
+    The pseudonymisation key is kept in memory only, to map staff ids given later (participants) to
+    their pseudonyms; it is not in the repr and is dropped when the object is pickled, so a saved
+    ActivityLog or Evaluation never carries it.
     """
 
     exams: pd.DataFrame
@@ -93,6 +97,12 @@ class ActivityLog:
     reporters_pseudonymised: bool = False
     _key: bytes = field(default=b"", repr=False)
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_key": b""}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     @property
     def n_rejected(self) -> int:
         return len(self.rejected)
@@ -102,6 +112,9 @@ class ActivityLog:
         ids = [str(i).strip() for i in ids]
         if not self.reporters_pseudonymised:
             return ids
+        if not self._key:
+            raise ValueError("this ActivityLog was unpickled without its key: reporter ids cannot be mapped; "
+                             "pass the pseudonyms themselves")
         known = set(self.exams["reporter_id"].dropna())
         return [i if i in known else pseudonymise([i], self._key, prefix="R", domain="reporter")[0] for i in ids]
 
@@ -115,7 +128,8 @@ def codes_from_scenario(scn) -> dict:
 def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = None, max_bad_fraction: float = 0.05, *,
                       trusts: Sequence[str] | None = None, modalities: Sequence[str] | None = None,
                       urgencies: Sequence[str] | None = None, n_bands: int = N_BANDS,
-                      pseudonymise_reporters: bool = False, name: str | None = None) -> ActivityLog:
+                      pseudonymise_reporters: bool = False, check_nhs_numbers: bool = True,
+                      name: str | None = None) -> ActivityLog:
     """Read, validate and pseudonymise an activity log (CSV, Parquet or a DataFrame in the raw schema).
 
     key: pseudonymisation key; default :func:`sim.privacy.load_key` (environment, or a random
@@ -123,8 +137,12 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
         EMRAD ODS codes, XR/CT/MR/US and ED/IP/CANCER/GP/OP); matched case-insensitively and
         stored in the spelling given here. n_bands: bands are integers 1..n_bands.
     pseudonymise_reporters: replace reporter_id with keyed pseudonyms too.
+    check_nhs_numbers: reject a patient_id of 10 digits (spaces/hyphens allowed) that fails the NHS
+        number modulus 11 check; turn off for a trust whose local hospital numbers have 10 digits.
     name: how errors name a DataFrame source (default "<DataFrame>").
     """
+    if not 0 <= max_bad_fraction <= 1:
+        raise ValueError(f"max_bad_fraction must be between 0 and 1, not {max_bad_fraction}")
     key = load_key() if key is None else key
     raw, label = _read(source, name)
     text = _columns(raw, label)
@@ -173,7 +191,8 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     patient = text["patient_id"]
     compact = patient.str.replace(NHS_SEPARATORS, "", regex=True)
     nhs_like = compact.str.fullmatch(r"\d{10}").fillna(False).to_numpy(dtype=bool)
-    flag("invalid NHS number", nhs_like & ~_nhs_valid(compact.to_numpy(dtype=object), nhs_like))
+    if check_nhs_numbers:
+        flag("invalid NHS number", nhs_like & ~_nhs_valid(compact.to_numpy(dtype=object), nhs_like))
 
     minutes = None
     if "reading_minutes" in text:
@@ -187,6 +206,9 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     examples = {reason: int(np.flatnonzero(mask)[0]) + 1 for reason, mask in problems.items()}
     if bad.sum() > max_bad_fraction * n:
         detail = "\n".join(f"  {reason}: {counts[reason]:,} row(s), e.g. row {examples[reason]}" for reason in counts)
+        for column in ("trust", "modality", "urgency", "route"):
+            if f"unknown {column}" in counts:
+                detail += f"\n  ({column} codes accepted: {', '.join(vocab[column].values())})"
         raise ActivityLogError(
             f"{label}: {int(bad.sum()):,} of {n:,} rows ({bad.mean():.1%}) are invalid, more than the "
             f"{max_bad_fraction:.1%} allowed (max_bad_fraction):\n{detail}\n"
@@ -315,7 +337,8 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
     the scenario's trust codes (reporting_trust = the reader's home trust). The route is taken from
     a ``route`` column of the exam frame when it has one (names, or codes of sim.worklist.ROUTES),
     otherwise from is_core / is_outsourced; an in-house route without a report by the horizon
-    (exam in a reporter's hands at the end) is written as "unreported". Outsourced exams whose
+    (exam in a reporter's hands at the end) is written as "unreported". reporting_trust is the frame's
+    ``reading_trust`` when it has one (else the reader's home trust). Outsourced exams whose
     report had not come back by the horizon keep route "outsourced" with an empty reported_at.
     Patients are "SIM-<n>", exams "SIM-E<i>". reading_minutes=True adds the in-house reading time.
     Missing values are None (empty cells in CSV).
@@ -338,6 +361,9 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
     ids = np.append(reporters["reporter_id"].to_numpy(dtype=object), None)  # index -1 -> None
     home = np.append(reporters["trust"].astype(str).to_numpy(dtype=object), None)
     reader = np.where(in_house, reader, -1)
+    reporting_trust = home[reader]
+    if "reading_trust" in exams.columns:  # the engine's own record of the reader's trust wins
+        reporting_trust = np.where(in_house, exams["reading_trust"].astype(object).to_numpy(dtype=object), None)
     start = np.datetime64(pd.Timestamp(scenario.start_date).date().isoformat(), "s")
     out = pd.DataFrame({
         "exam_id": [f"SIM-E{i}" for i in range(len(exams))],
@@ -350,7 +376,7 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
         "acquired_at": _iso(start, exams["acquired_h"].to_numpy(dtype=float)),
         "reported_at": _iso(start, reported_h),
         "reporter_id": ids[reader],
-        "reporting_trust": home[reader],
+        "reporting_trust": reporting_trust,
         "route": route,
     })
     if reading_minutes:

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.backends import BACKENDS
+from sim.activity import activity_log_from_run, codes_from_scenario, read_activity_log, write_activity_log
 from sim.atomic import atomic_write
+from sim.backends import BACKENDS
 from sim.compare import ComparisonResult, compare
+from sim.evaluation import evaluate_activity, tables_from_scenario
 from sim.experiment import ExperimentResult, run_experiment
-from sim.regression import cmd_regress
 from sim.loading import ScenarioError, load_scenario, validate_data
+from sim.regression import cmd_regress
 from sim.results_io import write_results
+from sim.runner import run
 from sim.scenario import Scenario
 
 EXIT_BAD_INPUT = 2
@@ -119,6 +122,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                             scheduler=args.scheduler, progress=not args.no_progress, store=out)
     wall = time.perf_counter() - started
     write_results(result, out, wall, args.backend, source=str(Path(args.scenario).resolve()))
+    if args.activity_log:  # replication 0 again, keeping its exams (same seed and replication: the same run)
+        log = activity_log_from_run(run(scn, seed, 0, keep_exams=True), scn, reading_minutes=True)
+        write_activity_log(log, out / "activity_log.parquet")
     print(summary_text(result))
     reused = len(result.runs) - len(result.computed)
     note = f" ({reused} replication(s) reused from {out}/runs)" if reused else ""
@@ -166,6 +172,38 @@ def comparison_text(result: ComparisonResult, table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _ids(text: str | None) -> list[str] | None:
+    """Comma-separated ids, or @FILE with one id per line (staff ids stay off the command line)."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        try:
+            items = Path(text[1:]).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"{text[1:]}: cannot read the id list ({exc.strerror})") from None
+    else:
+        items = text.split(",")
+    return [item.strip() for item in items if item.strip()]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    scn = load_scenario(args.scenario) if args.scenario else None
+    log = read_activity_log(args.activity, max_bad_fraction=args.max_bad_fraction,
+                            pseudonymise_reporters=args.pseudonymise_reporters,
+                            check_nhs_numbers=not args.no_nhs_check, **(codes_from_scenario(scn) if scn else {}))
+    tables = args.tables or (tables_from_scenario(scn) if scn else None)  # None: params/reporting_rates.toml
+    hours = args.hours_per_wte_week or (scn.finance.hours_per_wte_week if scn else 40.0)
+    evaluation = evaluate_activity(
+        log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
+        participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
+        suppress_below=args.suppress_below, extra_routes=tuple(r.strip() for r in args.extra_routes.split(",")))
+    out = Path(args.out) if args.out else Path("results") / f"evaluate-{Path(args.activity).stem}"
+    evaluation.write(out)
+    print(evaluation.summary_text())
+    print(f"\ntables in {out}/ (counts below {args.suppress_below} suppressed; aggregates and pseudonyms only)")
+    return 0
+
+
 def _backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="processes", help="where replications run")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --backend dask)")
@@ -181,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=_count, default=None, help="independent replications (default 1)")
     run.add_argument("--seed", type=_seed, default=None, help="root seed (default 1)")
     run.add_argument("--out", default=None, help="results folder (default results/<scenario>-seed<S>)")
+    run.add_argument("--activity-log", action="store_true",
+                     help="also write replication 0's activity log (RESULTS_DIR/activity_log.parquet) for `evaluate`")
     _backend_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -192,6 +232,31 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", default=None, help="results folder (default results/compare-<names>-seed<S>)")
     _backend_options(cmp)
     cmp.set_defaults(handler=cmd_compare)
+
+    evaluate = verbs.add_parser("evaluate", help="evaluate a real or simulated activity log (pilot evaluation)")
+    evaluate.add_argument("activity", help="activity log, CSV or Parquet (DESIGN section 8 schema)")
+    evaluate.add_argument("--out", default=None, help="output folder (default results/evaluate-<log name>)")
+    evaluate.add_argument("--suppress-below", type=int, default=5,
+                          help="hide counts 1..N-1 in the published tables (default 5; 0 = no suppression)")
+    evaluate.add_argument("--pilot-start", default=None, help="first day of the pilot, YYYY-MM-DD (default: first home report)")
+    evaluate.add_argument("--pilot-end", default=None, help="last day of the pilot, inclusive (default: last home report)")
+    evaluate.add_argument("--participants", default=None,
+                          help="reporter ids in the pilot: comma-separated or @FILE (default: everyone with a home report)")
+    evaluate.add_argument("--comparison", default=None, help="reporter ids to compare against (default: all others)")
+    evaluate.add_argument("--hours-per-wte-week", type=float, default=None,
+                          help="reporting hours in one WTE-week (default the scenario's, else 40 = 10 PAs x 4 h)")
+    evaluate.add_argument("--tables", default=None,
+                          help="TOML with [insourcing], [outsourcing], [reading_minutes] (default params/reporting_rates.toml)")
+    evaluate.add_argument("--extra-routes", default="home", help="routes counted as extra capacity, comma-separated (default home)")
+    evaluate.add_argument("--max-bad-fraction", type=float, default=0.05,
+                          help="fail when a larger share of rows is invalid (default 0.05)")
+    evaluate.add_argument("--scenario", default=None,
+                          help="use this scenario's trust/modality/urgency codes and (unless --tables) its price and "
+                               "reading-time tables: for logs exported from a run")
+    evaluate.add_argument("--pseudonymise-reporters", action="store_true", help="replace reporter ids by keyed pseudonyms too")
+    evaluate.add_argument("--no-nhs-check", action="store_true",
+                          help="accept 10-digit patient ids that fail the NHS number check (local hospital numbers)")
+    evaluate.set_defaults(handler=cmd_evaluate)
 
     regress = verbs.add_parser("regress", help="rerun the reference scenarios (params/regression) and fail when outputs drift")
     regress.add_argument("--update", action="store_true", help="rerun and overwrite the references instead of checking them")

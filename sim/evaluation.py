@@ -36,10 +36,14 @@ one independent unit (reporter-week OLS with iid errors would ignore the correla
 reporter's weeks and overstate precision) and lets the two groups' spreads differ.
 
 Privacy. Only aggregates and pseudonyms are published: :meth:`Evaluation.tables` applies small-number
-suppression (:func:`sim.privacy.suppress_small`: counts 1..suppress_below-1 become NaN with a
+suppression (:func:`sim.privacy.suppress_small`: counts 1..suppress_below-1 become missing with a
 ``<col>_suppressed`` flag, and statistics of those cells are hidden too) to every count of exams or
-patients; reporters appear as labels ("participant-01"), never by their id. Per-reporter report
-counts are staff workload, not patient data, and are not suppressed.
+patients, plus the obvious secondary suppression within a row (a turnaround row's total when
+reported or unreported is hidden; exams per patient when patients are; costs and hours when the
+extra exams are). Differencing across rows (an "ALL" row minus the other rows) is not prevented:
+review tables with few cells before publishing. Reporters appear as labels ("participant-01"),
+never by their id. Per-reporter report counts are staff workload, not patient data, and are not
+suppressed.
 """
 
 from __future__ import annotations
@@ -88,6 +92,33 @@ def load_reporting_tables(path: str | Path | None = None) -> dict[str, Any]:
             "source": _shown(path)}
 
 
+def tables_from_scenario(scn) -> dict[str, Any]:
+    """A scenario's own price and reading-time tables, to evaluate its simulated activity log consistently.
+
+    insourcing = finance.insourcing_tariff x home_reporting.tariff_multiplier; outsourcing = the
+    outsourcing price list and urgency factors; reading_minutes = the mean of each modality x band
+    reading-time distribution. Parts the scenario lacks are left out (the defaults then apply).
+    Pass the result as both ``tariffs`` and ``rates`` of :func:`evaluate_activity`.
+    """
+    multiplier = scn.home_reporting.tariff_multiplier if scn.home_reporting is not None else 1.0
+    tables: dict[str, Any] = {
+        "insourcing": {code: [p * multiplier for p in prices] for code, prices in scn.finance.insourcing_tariff.items()},
+        "reading_minutes": {},
+    }
+    if scn.outsourcing is not None:
+        tables["outsourcing"] = {code: list(prices) for code, prices in scn.outsourcing.price.items()}
+        tables["urgency_factor"] = dict(scn.outsourcing.urgency_price_factor)
+    for modality in scn.modalities:
+        minutes = []
+        for band in range(1, len(modality.band_mix) + 1):  # bands 1..n while each has a distribution
+            if str(band) not in modality.reading_minutes:
+                break
+            minutes.append(modality.reading_minutes[str(band)].mean_value)
+        if minutes:
+            tables["reading_minutes"][modality.code] = minutes
+    return tables
+
+
 def _bands(table: Mapping, source, section: str) -> dict[str, tuple[float, ...]]:
     out = {}
     for code, values in table.items():
@@ -115,15 +146,16 @@ def _resolve_tables(tariffs, rates) -> dict[str, Any]:
             if given.get(part):
                 tables[part] = _bands(given[part], label, part)
                 sources[part] = label
-        if "urgency_factor" in given:
-            tables["urgency_factor"] = {str(k): float(v) for k, v in given["urgency_factor"].items()}
+        if given.get("outsourcing") or given.get("urgency_factor"):  # a price list comes with its own factors
+            tables["urgency_factor"] = {str(k): float(v) for k, v in given.get("urgency_factor", {}).items()}
             sources["urgency_factor"] = label
     if rates is not None:
         if isinstance(rates, (str, Path)):
-            tables["reading_minutes"], sources["reading_minutes"] = load_reporting_tables(rates)["reading_minutes"], _shown(rates)
+            minutes, label = load_reporting_tables(rates)["reading_minutes"], _shown(rates)
         else:
-            rates = rates.get("reading_minutes", rates)
-            tables["reading_minutes"], sources["reading_minutes"] = _bands(rates, "passed in", "reading_minutes"), "passed in"
+            minutes, label = _bands(rates.get("reading_minutes", rates), "passed in", "reading_minutes"), "passed in"
+        if minutes:  # a file without [reading_minutes] keeps the default benchmark
+            tables["reading_minutes"], sources["reading_minutes"] = minutes, label
     tables["sources"] = sources
     return tables
 
@@ -181,7 +213,8 @@ def _t_inference(estimate: float, se: float, df: float, confidence: float) -> di
 
 
 # ------------------------------------------------------------------------------------------- evaluation
-SUMMARY_COUNTS = ("exams_reported", "extra_exams", "extra_patients", "extra_exams_without_price")
+SUMMARY_COUNTS = ("exams_reported", "extra_exams", "extra_patients", "extra_exams_without_price",
+                  "extra_exams_without_benchmark")
 SUMMARY_FROM_EXTRA = ("exams_per_patient", "extra_hours", "wte_generated", "cost_insourcing_tariff",
                       "cost_outsourcing", "saving_vs_outsourcing", "extra_reports_per_hour_observed")
 
@@ -210,11 +243,42 @@ class Evaluation:
         """A row of productivity_tests: "paired" or "difference_in_differences"."""
         return self.productivity_tests.set_index("test").loc[name]
 
+    def summary_text(self) -> str:
+        """A terminal summary of the published (suppressed) headline figures and the productivity tests."""
+        k = self.settings.get("suppress_below", 5)
+        tables = self.tables()
+        periods = self.periods.set_index("period")
+        lines = [f"{Path(self.log.source).name}: {self.log.n_rows:,} rows, {self.log.n_rejected:,} rejected",
+                 *(f"  {reason}: {n:,}" for reason, n in self.log.reason_counts.items()),
+                 f"pilot  {periods.at['during', 'first_day']} to {periods.at['during', 'last_day']} "
+                 f"({periods.at['during', 'days']} days; {periods.at['during', 'how']})",
+                 (f"before {periods.at['before', 'first_day']} to {periods.at['before', 'last_day']} "
+                  f"({periods.at['before', 'days']} days)" if periods.at["before", "days"] > 0 else
+                  "before (none: the log starts with the pilot)"), ""]
+        summary = tables["summary"]
+        width = max(len(m) for m in summary["metric"])
+        for row in summary.itertuples(index=False):
+            value = (f"suppressed (<{k})" if getattr(row, f"value{SUPPRESSED_SUFFIX}") else
+                     "" if pd.isna(row.value) else f"{row.value:,.0f}" if row.unit in ("rows", "exams", "patients")
+                     else f"{row.value:,.2f}")
+            lines.append(f"{row.metric:<{width}}  {value:>18}  {row.unit}")
+        lines.append("")
+        for row in self.productivity_tests.itertuples(index=False):
+            lines.append(f"core reports/week, {row.test.replace('_', ' ')}: n={row.n}"
+                         + (f" vs {row.n_comparison}" if row.test != "paired" else "")
+                         + ("" if pd.isna(row.estimate) else f", estimate {row.estimate:+.2f}")
+                         + ("" if pd.isna(row.ci_low) else f" [95% CI {row.ci_low:+.2f}, {row.ci_high:+.2f}], p={row.p_value:.3f}"))
+        return "\n".join(lines)
+
     def tables(self, suppress: bool = True) -> dict[str, pd.DataFrame]:
         """Named publishable tables: aggregates and pseudonymous labels only, small counts suppressed."""
         k = self.settings.get("suppress_below", 5) if suppress else 0
         extra_stats = ["benchmark_minutes", "hours", "cost_insourcing_tariff", "cost_outsourcing", "saving_vs_outsourcing"]
         rejected = self.log.rejected
+        first_row: dict[str, int] = {}
+        for row, reasons in zip(rejected["row"], rejected["reason"]):
+            for reason in reasons.split("; "):
+                first_row.setdefault(reason, int(row))
         return {
             "summary": _suppress_summary(self.summary, k),
             "periods": self.periods,
@@ -223,16 +287,16 @@ class Evaluation:
             "reporting_rates": suppress_small(self.reporting_rates, ["exams", "exams_timed_by_benchmark"], k, {
                 "exams": ["hours_observed", "reports_per_hour", "benchmark_hours", "benchmark_reports_per_hour",
                           "ratio_to_benchmark"]}),
-            "turnaround": suppress_small(self.turnaround, ["acquired", "reported", "unreported"], k,
-                                         {"reported": ["median_h", "p90_h"]}),
+            "turnaround": _hide_total(suppress_small(self.turnaround, ["acquired", "reported", "unreported"], k,
+                                                     {"reported": ["median_h", "p90_h"]}),
+                                      "acquired", ["reported", "unreported"]),
             "backlog": suppress_small(self.backlog, ["unreported"], k),
             "productivity_by_reporter": self.productivity_by_reporter.drop(columns="reporter_id"),
             "productivity_tests": self.productivity_tests,
             "rejected_reasons": pd.DataFrame({
                 "reason": list(self.log.reason_counts.index),
                 "rows": self.log.reason_counts.to_numpy(dtype=np.int64),
-                "example_row": [int(rejected.loc[rejected.reason.str.split("; ").map(lambda r, x=x: x in r), "row"].iloc[0])
-                                for x in self.log.reason_counts.index]}),
+                "example_row": [first_row[reason] for reason in self.log.reason_counts.index]}),
             "rejected_rows": rejected[["row", "reason"]],
         }
 
@@ -287,7 +351,7 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
         log_or_path, key=key, **dict(read_options or {}))
     tables = _resolve_tables(tariffs, rates)
     ex = log.exams
-    acquired, reported = ex["acquired_at"], ex["reported_at"]
+    reported = ex["reported_at"]
     is_extra = ex["route"].isin(list(extra_routes)) & reported.notna()
 
     periods = _periods(ex, is_extra, pilot_start, pilot_end, before_start)
@@ -334,9 +398,12 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
         ("saving_vs_outsourcing", cost_out - cost_tariff, "GBP", "cost_outsourcing - cost_insourcing_tariff"),
         ("tariff_to_outsourcing_ratio", cost_tariff / cost_out if cost_out > 0 else np.nan, "ratio", ""),
         ("extra_exams_without_price", int((~priced).sum()), "exams", "not in either price table: left out of both costs"),
+        ("extra_exams_without_benchmark", int(np.isnan(minutes).sum()), "exams",
+         "no benchmark minutes (nor logged ones): left out of extra_hours"),
         ("extra_reports_per_hour_observed", extra_rate, "reports/hour", rates_table["hours_method"].iloc[0]
          if len(rates_table) else ""),
-        ("extra_reports_per_hour_benchmark", n_extra / (np.nansum(benchmark) / 60) if np.nansum(benchmark) > 0 else np.nan,
+        ("extra_reports_per_hour_benchmark",
+         (~np.isnan(benchmark)).sum() / (np.nansum(benchmark) / 60) if np.nansum(benchmark) > 0 else np.nan,
          "reports/hour", f"benchmark minutes: {tables['sources']['reading_minutes']}"),
     ], columns=["metric", "value", "unit", "note"])
     summary["value"] = summary["value"].astype(float)
@@ -556,12 +623,25 @@ def _productivity(ex: pd.DataFrame, log: ActivityLog, periods: pd.DataFrame, ext
     return table, tests
 
 
+def _hide_total(table: pd.DataFrame, total: str, parts: Sequence[str]) -> pd.DataFrame:
+    """Hide a row's total where one of its parts is hidden, so the part cannot be recovered by subtraction."""
+    hidden = np.zeros(len(table), dtype=bool)
+    for part in parts:
+        hidden |= table[f"{part}{SUPPRESSED_SUFFIX}"].to_numpy(dtype=bool)
+    table[total] = table[total].mask(hidden)
+    table[f"{total}{SUPPRESSED_SUFFIX}"] = table[f"{total}{SUPPRESSED_SUFFIX}"].to_numpy(dtype=bool) | hidden
+    return table
+
+
 def _suppress_summary(summary: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """Hide small counts in the summary and, when extra_exams is hidden, everything computed from them."""
+    """Hide small counts in the summary and whatever would reveal them: when extra_exams is hidden,
+    everything computed from the extra exams; when extra_patients is, exams per patient."""
     out = summary.copy()
     small = out["metric"].isin(SUMMARY_COUNTS) & (out["value"] >= 1) & (out["value"] < threshold)
     extra_small = bool(small[out["metric"] == "extra_exams"].any())
-    hide = small | (out["metric"].isin(SUMMARY_FROM_EXTRA + ("extra_reports_per_hour_benchmark",)) & extra_small)
+    patients_small = bool(small[out["metric"] == "extra_patients"].any())
+    hide = (small | (out["metric"].isin(SUMMARY_FROM_EXTRA + ("extra_reports_per_hour_benchmark",)) & extra_small)
+            | ((out["metric"] == "exams_per_patient") & patients_small))
     out["value"] = out["value"].mask(hide)
     out.insert(out.columns.get_loc("value") + 1, f"value{SUPPRESSED_SUFFIX}", hide.to_numpy())
     return out

@@ -101,13 +101,14 @@ def pseudonymise(values: Iterable, key: bytes, *, prefix: str = "P", domain: str
     Same key and value -> same pseudonym (so rows of one patient still link); another key -> an
     unrelated pseudonym. `domain` separates identifier kinds (e.g. "patient", "exam"), so a patient
     id and an accession number that happen to be equal do not get equal pseudonyms. Values are
-    normalised with :func:`normalise_identifier` first. Missing values (None/NaN) stay None.
+    normalised with :func:`normalise_identifier` first. Missing values (None/NaN/blank) stay None.
     Returns an object array of str (or None). Each distinct value is hashed once.
     """
     if not isinstance(key, (bytes, bytearray)) or not key:
         raise TypeError("key must be non-empty bytes (see load_key)")
     series = pd.Series(values if isinstance(values, (pd.Series, np.ndarray)) else list(values), dtype=object)
     text = series.astype(TEXT).str.strip()  # vectorised normalise_identifier
+    text = text.mask(text == "")  # blank is missing, not an identifier
     compact = text.str.replace(NHS_SEPARATORS, "", regex=True)
     text = text.where(~compact.str.fullmatch(r"\d{10}").fillna(False), compact)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
