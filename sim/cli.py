@@ -17,6 +17,8 @@ from sim.compare import ComparisonResult, compare
 from sim.evaluation import evaluate_activity, tables_from_scenario
 from sim.experiment import ExperimentResult, run_experiment
 from sim.loading import ScenarioError, load_scenario, validate_data
+from sim.pilot import DEFAULT_SCENARIO as DEFAULT_PILOT
+from sim.pilot import pilot_text, reproduce_pilot
 from sim.regression import cmd_regress
 from sim.results_io import write_results
 from sim.runner import run
@@ -204,6 +206,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pilot(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    table = reproduce_pilot(args.scenario, replications=args.replications, seed=args.seed, backend=args.backend)
+    out = Path(args.out)
+    atomic_write(out / "pilot_table.csv", lambda tmp: table.to_csv(tmp, index=False))
+    print(pilot_text(table))
+    print(f"\n{time.perf_counter() - started:.0f} s; table in {out}/pilot_table.csv")
+    return 0
+
+
 def _backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="processes", help="where replications run")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --backend dask)")
@@ -257,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-nhs-check", action="store_true",
                           help="accept 10-digit patient ids that fail the NHS number check (local hospital numbers)")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    pilot = verbs.add_parser("pilot", help="reproduce the first EMRAD pilot: published figures vs the model, with CIs")
+    pilot.add_argument("--scenario", default=str(DEFAULT_PILOT), help="pilot scenario (default params/pilot_nuh_neuro.toml)")
+    pilot.add_argument("--replications", type=_count, default=6)
+    pilot.add_argument("--seed", type=_seed, default=1)
+    pilot.add_argument("--backend", choices=BACKENDS, default="processes")
+    pilot.add_argument("--out", default="results/pilot", help="where pilot_table.csv is written")
+    pilot.set_defaults(handler=cmd_pilot)
 
     regress = verbs.add_parser("regress", help="rerun the reference scenarios (params/regression) and fail when outputs drift")
     regress.add_argument("--update", action="store_true", help="rerun and overwrite the references instead of checking them")
