@@ -1,15 +1,16 @@
 """Money per exam: what its route cost the owning trust, and what outsourcing it would have cost.
 
-Who pays what (all £):
+What each report costs the consortium (all £):
     core        reading hours x the reporter's salaried hourly cost
+    brokered    the same salaried time, of a reporter from another trust
     home        the insourcing tariff (modality x band) x home_reporting.tariff_multiplier
-    brokered    the inter-trust charge, paid by the owning trust to the reading trust
     outsourced  the company's price list (modality x band x urgency factor)
-The counterfactual prices every reported exam at the outsourcing price list, so
-`counterfactual - actual` is the saving against sending everything out. Inter-trust charges are
-transfers inside the consortium: the consortium's own cost of a brokered read is the charge
-its owner pays (the reading trust is reimbursed its salaried time by that charge). A scenario
-without an inter-trust tariff charges nothing for agreement work.
+Inter-trust charges (finance.inter_trust_charge per brokered exam) are transfers inside the
+consortium: the owning trust pays, the reading trust receives, and they net to zero, so they are
+reported per trust (inter_trust_paid / inter_trust_received) and never added to the cost. The
+counterfactual prices every reported exam at the outsourcing price list, so
+`counterfactual - cost` is the saving against sending everything out. A scenario without an
+inter-trust tariff charges nothing for agreement work.
 """
 
 from __future__ import annotations
@@ -49,14 +50,20 @@ def tariff(scn: Scenario, name: str, modality: np.ndarray, band: np.ndarray) -> 
 
 def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, reader: np.ndarray,
                hourly_cost: np.ndarray, modality: np.ndarray, band: np.ndarray, price: np.ndarray) -> np.ndarray:
-    """£ the owning trust pays for each exam's report by its route (0 while unreported)."""
+    """£ each exam's report costs the consortium by its route (0 while unreported)."""
     cost = np.zeros(route.shape)
-    core = np.flatnonzero(route == ROUTE_CODE["core"])
-    cost[core] = reading_hours[core] * hourly_cost[reader[core]]
+    salaried = np.flatnonzero((route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"]))
+    cost[salaried] = reading_hours[salaried] * hourly_cost[reader[salaried]]
     home = route == ROUTE_CODE["home"]
     cost[home] = tariff(scn, "insourcing_tariff", modality[home], band[home])
-    brokered = route == ROUTE_CODE["brokered"]
-    cost[brokered] = tariff(scn, "inter_trust_charge", modality[brokered], band[brokered])
     outsourced = route == ROUTE_CODE["outsourced"]
     cost[outsourced] = price[outsourced]
     return cost
+
+
+def inter_trust_charge(scn: Scenario, route: np.ndarray, modality: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """£ the owning trust pays the reading trust per brokered exam (0 for every other route)."""
+    charge = np.zeros(route.shape)
+    brokered = route == ROUTE_CODE["brokered"]
+    charge[brokered] = tariff(scn, "inter_trust_charge", modality[brokered], band[brokered])
+    return charge

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from sim.finance import outsourcing_price, route_cost, tariff
+from sim.finance import inter_trust_charge, outsourcing_price, route_cost, tariff
 from sim.worklist import ROUTES
 from sim.model import RawRun
 from sim.scenario import HOURS_PER_WEEK
@@ -40,7 +40,8 @@ class Outcome:
     reported_at: np.ndarray  # hours; NaN if no report by the horizon
     reading_hours: np.ndarray  # in-house reading time spent by the horizon (in-progress reads included)
     reading_trust: np.ndarray  # home trust of the reader (-1 if none)
-    cost: np.ndarray  # £ the owning trust pays for the route taken (0 if unreported)
+    cost: np.ndarray  # £ the report costs the consortium by its route (0 if unreported)
+    charge: np.ndarray  # £ inter-trust charge the owning trust pays the reading trust (brokered only)
     counterfactual: np.ndarray  # £ had it been outsourced (NaN without a price list)
     income: np.ndarray  # £ commissioner income for home-reported exams (0 without that tariff)
 
@@ -65,7 +66,7 @@ def outcome(raw: RawRun) -> Outcome:
     income = np.where(home, tariff(scn, "commissioner_income", ex.modality, ex.band), 0.0)
     return Outcome(route, reported, outsourced, reported_at, reading_hours, reporter_trust[raw.reader],
                    route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, price),
-                   price, income)
+                   inter_trust_charge(scn, route, ex.modality, ex.band), price, income)
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -132,6 +133,7 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
         yield f"cost_{name}", np.where(oc.route == ROUTE_CODE[name], oc.cost, 0.0)
     yield "counterfactual_cost", np.nan_to_num(np.where(oc.reported | oc.outsourced, oc.counterfactual, 0.0))
     yield "commissioner_income", oc.income
+    yield "inter_trust_paid", oc.charge
 
 
 RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "has_tat"),
@@ -149,7 +151,7 @@ def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual
     for k, name in enumerate(("tat_median_h", "tat_p90_h", "tat_p95_h")):
         out[name] = quantiles[:, k]
     for name in ("reported_core", "reported_home", "reported_brokered", "reading_hours", "home_reading_hours",
-                 "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "commissioner_income"):
+                 "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "commissioner_income", "inter_trust_paid"):
         out[name] = summed[name]
     out["cost_total"] = out["cost_core"] + out["cost_home"] + out["cost_brokered"] + out["cost_outsourced"]
     n_groups = len(out["arrivals"])
@@ -201,15 +203,12 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     tat = tat[has_tat]
     counterfactual_defined = not np.isnan(oc.counterfactual).all()
     wte_hours = scn.finance.hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
-    brokered = oc.route == ROUTE_CODE["brokered"]
     frames = []
     for k, (codes, n_groups, (t, m, u), keep) in enumerate(levels):
         values = _finish(summed[k], _quantiles(codes[has_tat], tat, n_groups), counterfactual_defined, wte_hours)
         if n_groups == len(trusts) or n_groups == 1:  # charges received belong to the reading trust
-            received = np.bincount(np.maximum(oc.reading_trust, 0), weights=np.where(brokered, oc.cost, 0.0),
-                                   minlength=len(trusts))
+            received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))
             values["inter_trust_received"] = received if n_groups == len(trusts) else received.sum(keepdims=True)
-            values["inter_trust_paid"] = values["cost_brokered"]
         wide = pd.DataFrame({name: v[keep] for name, v in values.items()})
         wide.insert(0, "urgency", u)
         wide.insert(0, "modality", m)

@@ -23,6 +23,7 @@ import pandas as pd
 from sim.atomic import atomic_write
 from sim.experiment import ExperimentResult
 from sim.loading import scenario_to_toml
+from sim.store import code_id
 
 PACKAGES = ("emrad-sim", "simpy", "numpy", "scipy", "pandas", "pydantic", "pyarrow")
 
@@ -60,6 +61,7 @@ def manifest(result: ExperimentResult, wall_seconds: float, backend: str, source
         "scenario_name": scn.name,
         "scenario_source": source,
         "config_id": scn.config_id,
+        "code_id": code_id(),
         "root_seed": result.seed,
         "replications": len(result.runs),
         "backend": backend,
