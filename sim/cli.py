@@ -20,6 +20,7 @@ from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.pilot import DEFAULT_SCENARIO as DEFAULT_PILOT
 from sim.pilot import pilot_text, reproduce_pilot
 from sim.regression import cmd_regress
+from sim.report import write_report
 from sim.results_io import write_results
 from sim.runner import run
 from sim.scenario import Scenario
@@ -132,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     note = f" ({reused} replication(s) reused from {out}/runs)" if reused else ""
     print(f"\n{sum(r.n_exams for r in result.runs):,} exams in {len(result.runs)} replication(s), "
           f"{wall:.1f} s{note}; results in {out}/")
+    print(f"report: {write_report(out)}")
     return 0
 
 
@@ -143,12 +145,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise ScenarioError(path, [("", f"two scenarios are named {name!r}; rename one file")])
         scenarios[name] = load_scenario(path)
     out = Path(args.out) if args.out else Path("results") / ("compare-" + "-".join(scenarios) + f"-seed{args.seed}")
+    started = time.perf_counter()
     result = compare(scenarios, replications=args.replications, seed=args.seed, baseline=args.baseline,
                      backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress, store=out)
+    wall = time.perf_counter() - started  # the whole comparison: scenarios share the workers
     table = result.differences()
+    for (name, experiment), path in zip(result.experiments.items(), args.scenarios):  # each scenario's results folder
+        write_results(experiment, out / name, wall, args.backend, source=str(Path(path).resolve()))
     atomic_write(out / "differences.csv", lambda tmp: table.to_csv(tmp, index=False))
     print(comparison_text(result, table))
     print(f"\nresults in {out}/ (differences.csv; each scenario's replications under its own name)")
+    print(f"report: {write_report(out)}")
     return 0
 
 
@@ -213,6 +220,11 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     atomic_write(out / "pilot_table.csv", lambda tmp: table.to_csv(tmp, index=False))
     print(pilot_text(table))
     print(f"\n{time.perf_counter() - started:.0f} s; table in {out}/pilot_table.csv")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    print(write_report(args.results_dir))
     return 0
 
 
@@ -283,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("--reason", default=None, help="why the references change (required with --update; recorded in reference.json)")
     regress.add_argument("--reference-dir", default=None, help="reference folder (default results/reference in the project)")
     regress.set_defaults(handler=cmd_regress)
+
+    report = verbs.add_parser("report", help="write RESULTS_DIR/report.html (dashboards; one self-contained file)")
+    report.add_argument("results_dir", help="a results folder from `run` or `compare`")
+    report.set_defaults(handler=cmd_report)
 
     validate = verbs.add_parser("validate", help="check a scenario file; every error names the file and field")
     validate.add_argument("scenario")

@@ -1,0 +1,567 @@
+"""The HTML report of a results folder (`emrad-sim report RESULTS_DIR`).
+
+One self-contained file, `RESULTS_DIR/report.html`: inline CSS, figures as inline SVG, no scripts
+and nothing fetched at view time, so it can be emailed or opened offline. Sections (stable ids):
+headline, backlog, turnaround, eligibility, finance, utilisation, provenance; a comparison folder
+(one with differences.csv) has headline, comparison and provenance instead. Everything shown is
+read from the folder (plus the eligibility rules, rebuilt from its resolved scenario.toml); nothing
+is re-simulated. With one replication there are no confidence intervals: values are shown alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from sim.atomic import atomic_write
+from sim.experiment import t_half_width
+from sim.metrics import ALL
+from sim.scenario import HOURS_PER_WEEK, Scenario
+
+# (metric, label, format, what it means) -- the first thing a planner sees
+HEADLINE_CARDS = [
+    ("unreported_end", "backlog at end", "{:,.0f}", "exams acquired but not reported or outsourced at the horizon"),
+    ("share_within_target", "within turnaround target", "{:.1%}", "exams reported within their urgency's target"),
+    ("wte_gained_home", "WTE gained from home reporting", "{:,.2f}", "home-session reading hours as whole-time equivalents"),
+    ("saving_vs_outsourcing", "saving vs all-outsourced (£)", "{:,.0f}",
+     "what outsourcing every exam would have cost, minus the modelled cost"),
+]
+FINANCE_COLUMNS = [  # (metric, label)
+    ("cost_outsourced", "outsourcing spend"),
+    ("cost_home", "insourcing (home) payments"),
+    ("cost_core", "core reporting"),
+    ("inter_trust_paid", "inter-trust charges paid"),
+    ("inter_trust_received", "inter-trust charges received"),
+    ("commissioner_income", "commissioner income"),
+    ("cost_total", "total cost"),
+    ("counterfactual_cost", "all-outsourced counterfactual"),
+    ("saving_vs_outsourcing", "saving vs counterfactual"),
+]
+ROUTES = [("core", "cost_core", "reported_core"), ("home", "cost_home", "reported_home"),
+          ("brokered", "cost_brokered", "reported_brokered"), ("outsourced", "cost_outsourced", "outsourced")]
+ROUTE_COLOURS = {"core": "#4c72b0", "home": "#55a868", "brokered": "#8172b2", "outsourced": "#c44e52"}
+
+
+def fmt(format_: str, value) -> str:
+    """A number formatted for the report; an em dash when undefined."""
+    try:
+        if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+            return "—"
+    except (TypeError, ValueError):
+        pass
+    return format_.format(value)
+
+
+def ci_text(format_: str, low, high, share: bool = False) -> str:
+    """'95% CI a to b', or '' without an interval (one replication). A share's interval is clipped to [0, 1]."""
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    if share:
+        low, high = max(low, 0.0), min(high, 1.0)
+    return f"95% CI {fmt(format_, low)} to {fmt(format_, high)}"
+
+
+# ---------------------------------------------------------------- figures
+
+def _svg(fig) -> Markup:
+    """The figure as an inline <svg> element (no XML prolog, DOCTYPE or metadata links)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+    return Markup(text)
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+    from matplotlib.figure import Figure
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: small, searchable
+    matplotlib.rcParams["font.size"] = 9
+    return Figure(figsize=(width, height))
+
+
+def _mean_ci(values: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
+    grouped = values.groupby(keys, sort=False)[column]
+    out = grouped.agg(mean="mean", sd="std", n="count").reset_index()
+    half = t_half_width(out["sd"], out["n"])
+    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+def _backlog_figure(backlog: pd.DataFrame, trusts: list[str]) -> Markup:
+    """Daily mean waiting per trust (plus the consortium), with a t CI band across replications."""
+    b = backlog.assign(day=(backlog.time_h // 24).astype(int))
+    daily = b.groupby(["replication", "trust", "day"], sort=False)["waiting"].mean().reset_index()
+    total = daily.groupby(["replication", "day"])["waiting"].sum().reset_index().assign(trust="consortium")
+    daily = pd.concat([total, daily], ignore_index=True)
+    stats = _mean_ci(daily, ["trust", "day"], "waiting")
+    panels = ["consortium", *trusts]
+    cols = 3
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(11, 2.3 * rows)
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
+    for ax, name in zip(axes, panels):
+        s = stats[stats.trust == name].sort_values("day")
+        ax.plot(s.day, s["mean"], color="#1f4e79", lw=1.4)
+        if s["ci_low"].notna().any():
+            ax.fill_between(s.day, s.ci_low.clip(lower=0), s.ci_high, color="#1f4e79", alpha=0.2, lw=0)
+        ax.set_title(name, fontsize=9, loc="left")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-cols:]:
+        ax.set_xlabel("day")
+    fig.supylabel("exams waiting")
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _bar_ci_figure(labels, means, lows, highs, ylabel: str, percent: bool = False, targets=None) -> Markup:
+    fig = _figure(max(4.0, 0.9 * len(labels) + 1.5), 2.8)
+    ax = fig.subplots()
+    x = np.arange(len(labels))
+    means = np.asarray(means, dtype=float)
+    err = None
+    lows, highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
+    if percent:  # a share's CI stays within [0, 1]
+        lows, highs = np.clip(lows, 0, 1), np.clip(highs, 0, 1)
+    if not np.all(np.isnan(lows)):
+        err = np.nan_to_num(np.vstack([means - lows, highs - means]))
+    ax.bar(x, means, color="#4c72b0", yerr=err, capsize=4)
+    ax.set_xticks(x, labels)
+    ax.set_ylabel(ylabel)
+    if percent:
+        ax.set_ylim(0, 1.05)
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _finance_figure(by_trust: pd.DataFrame, trusts: list[str]) -> Markup:
+    """Mean spend by route per trust, stacked, with the all-outsourced counterfactual as a marker."""
+    fig = _figure(10, 3.2)
+    ax = fig.subplots()
+    x = np.arange(len(trusts))
+    bottom = np.zeros(len(trusts))
+    for route, cost, _ in ROUTES:
+        values = np.nan_to_num(by_trust.reindex(trusts)[cost].to_numpy(dtype=float))
+        ax.bar(x, values, bottom=bottom, color=ROUTE_COLOURS[route], label=route)
+        bottom += values
+    counterfactual = by_trust.reindex(trusts)["counterfactual_cost"].to_numpy(dtype=float)
+    if not np.all(np.isnan(counterfactual)):
+        ax.scatter(x, counterfactual, marker="_", s=600, color="black", lw=2, label="all-outsourced counterfactual",
+                   zorder=3)
+    ax.set_xticks(x, trusts)
+    ax.set_ylabel("£ over the horizon")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
+    ax.legend(fontsize=8, ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _utilisation_figure(util: pd.DataFrame, trusts: list[str]) -> Markup:
+    groups = list(dict.fromkeys(util["group"]))
+    fig = _figure(10, 3.0)
+    ax = fig.subplots()
+    width = 0.8 / max(len(groups), 1)
+    x = np.arange(len(trusts))
+    colours = ["#4c72b0", "#55a868", "#c44e52", "#8172b2", "#ccb974", "#64b5cd", "#8c8c8c", "#da8bc3"]
+    for k, group in enumerate(groups):
+        g = util[util.group == group].set_index("trust").reindex(trusts)
+        means = g["mean"].to_numpy(dtype=float)
+        err = None
+        if g["ci_low"].notna().any():
+            err = np.vstack([means - g.ci_low.to_numpy(dtype=float), g.ci_high.to_numpy(dtype=float) - means])
+            err = np.nan_to_num(err)
+        ax.bar(x + (k - (len(groups) - 1) / 2) * width, np.nan_to_num(means), width, yerr=err, capsize=2,
+               color=colours[k % len(colours)], label=group)
+    ax.set_xticks(x, trusts)
+    ax.set_ylabel("utilisation in session")
+    ax.set_ylim(0, max(1.05, float(np.nanmax(util["ci_high"].fillna(util["mean"]))) + 0.05))
+    ax.axhline(1.0, color="grey", lw=1, ls="--")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.legend(fontsize=8, ncols=min(len(groups), 6), loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _coverage_figure(scn: Scenario) -> Markup:
+    """Reporters on duty by hour of week from the core timetables (leave and home sessions not included)."""
+    from sim.workforce import weekly_intervals
+    hours = np.arange(HOURS_PER_WEEK)
+    roles = sorted({g.role for g in scn.staff})
+    fig = _figure(10, 2.6)
+    ax = fig.subplots()
+    bottom = np.zeros(len(hours))
+    for role, colour in zip(roles, ["#4c72b0", "#55a868", "#c44e52"]):
+        on = np.zeros(len(hours))
+        for group in scn.staff:
+            if group.role != role:
+                continue
+            for start, end in weekly_intervals(group):
+                # fraction of each hour [h, h+1) covered by the session
+                on += group.count * np.clip(np.minimum(end, hours + 1) - np.maximum(start, hours), 0, 1)
+        ax.bar(hours, on, width=1.0, bottom=bottom, align="edge", color=colour, label=role, lw=0)
+        bottom += on
+    ax.set_xticks(np.arange(0, HOURS_PER_WEEK + 1, 24), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", ""], ha="left")
+    ax.set_xlim(0, HOURS_PER_WEEK)
+    ax.set_ylabel("reporters on duty")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _forest_figure(diffs: pd.DataFrame) -> Markup:
+    """Paired differences from the baseline with 95% CIs, one panel per metric (own units)."""
+    metrics = list(dict.fromkeys(diffs.metric))
+    scenarios = list(dict.fromkeys(diffs.scenario))
+    cols = 2
+    rows = math.ceil(len(metrics) / cols)
+    fig = _figure(10, max(1.6, 0.35 * len(scenarios) + 0.9) * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    y = np.arange(len(scenarios))
+    for ax, metric in zip(axes, metrics):
+        d = diffs[diffs.metric == metric].set_index("scenario").reindex(scenarios)
+        mean = d["difference"].to_numpy(dtype=float)
+        lo, hi = d["ci_low"].to_numpy(dtype=float), d["ci_high"].to_numpy(dtype=float)
+        has_ci = ~np.isnan(lo)
+        ax.errorbar(mean[has_ci], y[has_ci], xerr=[mean[has_ci] - lo[has_ci], hi[has_ci] - mean[has_ci]],
+                    fmt="o", color="#1f4e79", capsize=3)
+        ax.plot(mean[~has_ci], y[~has_ci], "o", color="#1f4e79")
+        ax.axvline(0, color="grey", lw=1, ls="--")
+        ax.set_yticks(y, scenarios)
+        ax.invert_yaxis()
+        ax.set_title(metric, fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+# ---------------------------------------------------------------- tables
+
+def _heat(value: float, top: float, rgb: tuple[int, int, int] = (31, 78, 121)) -> str:
+    """Inline background for a heat-map cell (alpha by value/top)."""
+    if not top or pd.isna(value) or value <= 0:
+        return ""
+    alpha = 0.1 + 0.6 * min(value / top, 1.0)
+    return f"background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})"
+
+
+def _table(columns: list[str], rows: list[list], styles: list[list[str]] | None = None, index_cols: int = 1) -> dict:
+    return {"columns": columns, "rows": rows, "styles": styles or [[""] * len(r) for r in rows],
+            "index_cols": index_cols}
+
+
+def _headline(summary: pd.DataFrame, n: int) -> list[dict]:
+    s = summary.set_index("metric")
+    cards = []
+    for metric, label, format_, note in HEADLINE_CARDS:
+        row = s.loc[metric] if metric in s.index else None
+        mean = row["mean"] if row is not None else np.nan
+        cards.append({
+            "metric": metric, "label": label, "value": fmt(format_, mean), "note": note,
+            "ci": ci_text(format_, row["ci_low"], row["ci_high"], share=metric.startswith("share"))
+            if row is not None and n > 1 else "",
+        })
+    if "cost_total" in s.index:
+        cost, counter = s.loc["cost_total", "mean"], s.loc["counterfactual_cost", "mean"] if "counterfactual_cost" in s.index else np.nan
+        cards[-1]["note"] = f"modelled cost £{fmt('{:,.0f}', cost)} vs all-outsourced £{fmt('{:,.0f}', counter)}"
+    return cards
+
+
+def _turnaround(tidy: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
+    """Share within target by urgency: per-cell shares weighted by exams acquired in each cell."""
+    cells = tidy[(tidy.trust != ALL) & (tidy.modality != ALL) & (tidy.urgency != ALL)]
+    wide = cells[cells.metric.isin(["share_within_target", "arrivals"])].pivot_table(
+        index=["replication", "trust", "modality", "urgency"], columns="metric", values="value").reset_index()
+    wide = wide.dropna(subset=["share_within_target"])
+    wide["met"] = wide["share_within_target"] * wide["arrivals"]
+    by_u = wide.groupby(["replication", "urgency"])[["met", "arrivals"]].sum().reset_index()
+    by_u["share"] = by_u["met"] / by_u["arrivals"].where(by_u["arrivals"] > 0)
+    u_stats = _mean_ci(by_u, ["urgency"], "share").set_index("urgency")
+    by_tu = wide.groupby(["replication", "trust", "urgency"])[["met", "arrivals"]].sum().reset_index()
+    by_tu["share"] = by_tu["met"] / by_tu["arrivals"].where(by_tu["arrivals"] > 0)
+    tu = _mean_ci(by_tu, ["trust", "urgency"], "share").set_index(["trust", "urgency"])
+    urgencies = [u.code for u in scn.urgencies]
+    present = [u for u in urgencies if u in u_stats.index]
+    figure = _bar_ci_figure([f"{u}\n(target {_hours(scn, u)})" for u in present],
+                            u_stats.reindex(present)["mean"], u_stats.reindex(present)["ci_low"],
+                            u_stats.reindex(present)["ci_high"], "share within target", percent=True) if present else None
+    rows, styles = [], []
+    for t in trusts:
+        row, style = [t], [""]
+        for u in urgencies:
+            v = tu["mean"].get((t, u), np.nan)
+            row.append(fmt("{:.1%}", v))
+            style.append(_heat(1 - v, 1.0, (196, 78, 82)) if not pd.isna(v) else "")
+        rows.append(row)
+        styles.append(style)
+    consortium = [fmt("{:.1%}", u_stats["mean"].get(u, np.nan)) for u in urgencies]
+    ci = [ci_text("{:.1%}", u_stats["ci_low"].get(u, np.nan), u_stats["ci_high"].get(u, np.nan), share=True)
+          for u in urgencies]
+    rows.append(["consortium", *consortium])
+    styles.append([""] * (len(urgencies) + 1))
+    if any(ci):
+        rows.append(["consortium 95% CI", *ci])
+        styles.append([""] * (len(urgencies) + 1))
+    return {"figure": figure,
+            "table": _table(["trust", *[f"{u} (target {_hours(scn, u)})" for u in urgencies]], rows, styles)}
+
+
+def _hours(scn: Scenario, urgency: str) -> str:
+    h = next(u.target_hours for u in scn.urgencies if u.code == urgency)
+    return f"{h / 24:g} d" if h >= 48 else f"{h:g} h"
+
+
+def _eligibility(scn: Scenario, seed: int) -> dict:
+    from sim.workforce import build_workforce, eligibility_table
+    reporters = build_workforce(scn, seed, 0)
+    table = eligibility_table(scn, reporters)
+    wte_hours = scn.finance.hours_per_wte_week * scn.horizon_weeks
+    wte = {r.reporter_id: r.session_hours / wte_hours for r in reporters}
+    trusts = scn.trust_codes
+    out = {"n_reporters": len(reporters), "wte_total": fmt("{:,.1f}", sum(wte.values()))}
+    if table.empty:
+        out.update(heat=None, credentials=None, workstations=None)
+        return out
+    table["wte"] = table["reporter_id"].map(wte)
+    combos = [(m.code, s) for m in scn.modalities for s in scn.subspecialties]
+    cell = table.drop_duplicates(["reporter_id", "trust", "modality", "subspecialty"])
+    counts = cell.groupby(["trust", "modality", "subspecialty"]).agg(n=("reporter_id", "nunique"), wte=("wte", "sum"))
+    combos = [c for c in combos if any((t, *c) in counts.index for t in trusts)]
+    top = counts["n"].max()
+    rows, styles = [], []
+    for t in trusts:
+        row, style = [t], [""]
+        for m, s in combos:
+            if (t, m, s) in counts.index:
+                n, w = counts.loc[(t, m, s)]
+                row.append(f"{int(n)} · {w:,.1f} WTE")
+                style.append(_heat(n, top))
+            else:
+                row.append("0")
+                style.append("background: rgba(196,78,82,0.15)")
+        rows.append(row)
+        styles.append(style)
+    heat = _table(["trust read", *[f"{m} {s}" for m, s in combos]], rows, styles)
+
+    people = table.drop_duplicates(["reporter_id", "trust"])
+    cred = people.groupby(["home_trust", "trust"])["reporter_id"].nunique()
+    basis = people.groupby(["home_trust", "trust"])["basis"].agg(lambda b: ",".join(sorted(set(b))))
+    top_c = cred.max()
+    rows, styles = [], []
+    for h in trusts:
+        row, style = [h], [""]
+        for t in trusts:
+            n = cred.get((h, t), 0)
+            label = "" if not n else (str(n) if h == t else f"{n} ({basis.get((h, t), '')})")
+            row.append(label)
+            style.append(_heat(n, top_c, (85, 168, 104)) if h != t else _heat(n, top_c))
+        rows.append(row)
+        styles.append(style)
+    credentials = _table(["home trust \\ trust read", *trusts], rows, styles)
+
+    staff = pd.DataFrame({"trust": [trusts[r.home_trust] for r in reporters], "role": [r.role for r in reporters],
+                          "home": [r.home_workstation for r in reporters], "wte": [wte[r.reporter_id] for r in reporters]})
+    rows = []
+    for t in trusts:
+        s = staff[staff.trust == t]
+        rows.append([t, int((s.role == "consultant").sum()), int((s.role == "radiographer").sum()),
+                     f"{s.wte.sum():,.1f}", int(s.home.sum())])
+    rows.append(["consortium", int((staff.role == "consultant").sum()), int((staff.role == "radiographer").sum()),
+                 f"{staff.wte.sum():,.1f}", int(staff.home.sum())])
+    workstations = _table(["home trust", "consultants", "reporting radiographers", "core WTE", "home workstations"], rows)
+    out.update(heat=heat, credentials=credentials, workstations=workstations)
+    return out
+
+
+def _finance(by_trust_summary: pd.DataFrame, summary: pd.DataFrame, trusts: list[str], n: int) -> dict:
+    means = by_trust_summary.pivot(index="trust", columns="metric", values="mean")
+    lows = by_trust_summary.pivot(index="trust", columns="metric", values="ci_low")
+    highs = by_trust_summary.pivot(index="trust", columns="metric", values="ci_high")
+    cons = summary.set_index("metric")
+    present = [(m, label) for m, label in FINANCE_COLUMNS if m in means.columns]
+    rows = []
+    for t in [*trusts, "consortium"]:
+        row = [t]
+        for m, _ in present:
+            if t == "consortium":
+                v, lo, hi = (cons.loc[m, c] if m in cons.index else np.nan for c in ("mean", "ci_low", "ci_high"))
+            else:
+                v, lo, hi = means.at[t, m], lows.at[t, m], highs.at[t, m]
+            text = fmt("£{:,.0f}", v)
+            if m == "saving_vs_outsourcing" and n > 1 and not pd.isna(lo):
+                text += f" [{fmt('{:,.0f}', lo)}, {fmt('{:,.0f}', hi)}]"
+            row.append(text)
+        rows.append(row)
+    spend = _table(["trust", *[label for _, label in present]], rows)
+    rows = []
+    for t in [*trusts, "consortium"]:
+        src = cons["mean"] if t == "consortium" else means.loc[t]
+        row = [t]
+        for _, cost, count in ROUTES:
+            c, k = src.get(cost, np.nan), src.get(count, np.nan)
+            row.append(fmt("£{:,.2f}", c / k) if k and not pd.isna(k) and k > 0 else "—")
+        rows.append(row)
+    per_exam = _table(["trust", *[f"{r} (£/exam)" for r, _, _ in ROUTES]], rows)
+    return {"figure": _finance_figure(means, trusts), "spend": spend, "per_exam": per_exam}
+
+
+def _utilisation(reporters: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
+    per = reporters.groupby(["replication", "trust", "group"])[["reading_hours", "session_hours"]].sum().reset_index()
+    per["utilisation"] = per["reading_hours"] / per["session_hours"].where(per["session_hours"] > 0)
+    stats = _mean_ci(per.dropna(subset=["utilisation"]), ["trust", "group"], "utilisation")
+    order = {t: k for k, t in enumerate(trusts)}
+    stats = stats.sort_values("trust", key=lambda t: t.map(order), kind="stable")
+    rows = [[r.trust, r.group, fmt("{:.1%}", r.mean), ci_text("{:.1%}", r.ci_low, r.ci_high)] for r in stats.itertuples()]
+    return {"figure": _utilisation_figure(stats, trusts) if len(stats) else None,
+            "coverage": _coverage_figure(scn) if scn.staff else None,
+            "table": _table(["home trust", "staff group", "utilisation in session", "95% CI"], rows, index_cols=2)}
+
+
+def _provenance(manifest: dict) -> list[tuple[str, str]]:
+    keep = ["scenario_name", "scenario_source", "config_id", "root_seed", "replications", "backend",
+            "exams_per_replication", "wall_seconds", "written_at", "git_commit"]
+    items = [(k, manifest[k]) for k in keep if k in manifest]
+    if "versions" in manifest:
+        items.append(("versions", ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())))
+    if "machine" in manifest:
+        m = manifest["machine"]
+        items.append(("machine", f"{m.get('platform', '')}, {m.get('cpus', '?')} CPUs"))
+    return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in items]
+
+
+# ---------------------------------------------------------------- folders
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{folder}: cannot read manifest.json ({exc})") from None
+
+
+def run_context(folder: Path) -> dict:
+    from sim.loading import load_scenario
+    manifest = _read_manifest(folder)
+    needed = ["scenario.toml", "summary.csv", "summary_by_trust.csv", "replications.csv", "backlog.parquet",
+              "reporters.csv"]
+    missing = [name for name in needed if not (folder / name).exists()]
+    if missing:
+        raise ValueError(f"{folder}: not a complete results folder (missing {', '.join(missing)})")
+    scn = load_scenario(folder / "scenario.toml")
+    n = int(manifest.get("replications", 1))
+    seed = int(manifest.get("root_seed", 1))
+    summary = pd.read_csv(folder / "summary.csv")
+    by_trust = pd.read_csv(folder / "summary_by_trust.csv")
+    tidy = pd.read_csv(folder / "replications.csv")
+    backlog = pd.read_parquet(folder / "backlog.parquet")
+    reporters = pd.read_csv(folder / "reporters.csv")
+    trusts = scn.trust_codes
+    return {
+        "kind": "run", "title": scn.name, "n": n, "seed": seed, "horizon_weeks": f"{scn.horizon_weeks:g}",
+        "warmup_weeks": f"{scn.warmup_weeks:g}", "policy": scn.policy.kind if hasattr(scn.policy, "kind") else "",
+        "cards": _headline(summary, n),
+        "backlog_figure": _backlog_figure(backlog, trusts),
+        "turnaround": _turnaround(tidy, scn, trusts),
+        "eligibility": _eligibility(scn, seed),
+        "hours_per_wte_week": f"{scn.finance.hours_per_wte_week:g}",
+        "finance": _finance(by_trust, summary, trusts, n),
+        "utilisation": _utilisation(reporters, scn, trusts),
+        "provenance": _provenance(manifest),
+    }
+
+
+def compare_context(folder: Path) -> dict:
+    diffs = pd.read_csv(folder / "differences.csv")
+    if diffs.empty or "scenario" not in diffs.columns:
+        raise ValueError(f"{folder}: differences.csv has no comparisons")
+    others = list(dict.fromkeys(diffs.scenario))
+    subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    baseline = next((name for name in subfolders if name not in others), "baseline")
+    names = [baseline, *others]
+    metrics = list(dict.fromkeys(diffs.metric))
+    n = int(diffs["n"].max())
+    # headline table: each scenario's mean (and CI from its own results folder when there is one)
+    rows, manifest = [], None
+    for name in names:
+        summary_path = folder / name / "summary.csv"
+        row = [name]
+        if summary_path.exists():
+            s = pd.read_csv(summary_path).set_index("metric")
+            if manifest is None and (folder / name / "manifest.json").exists():
+                manifest = _read_manifest(folder / name)
+            for m in metrics:
+                f = _metric_format(m)
+                ci = ci_text(f, s["ci_low"].get(m, np.nan), s["ci_high"].get(m, np.nan), share=m.startswith("share"))
+                ci = ci if n > 1 else ""
+                row.append(fmt(f, s["mean"].get(m, np.nan)) + (" [" + ci[7:].replace(" to ", ", ") + "]" if ci else ""))
+        else:
+            d = diffs[diffs.scenario == (others[0] if name == baseline else name)].set_index("metric")
+            column = "baseline_mean" if name == baseline else "scenario_mean"
+            row += [fmt(_metric_format(m), d[column].get(m, np.nan)) for m in metrics]
+        rows.append(row)
+    headline = _table(["scenario", *metrics], rows)
+    drows = []
+    for r in diffs.itertuples():
+        f = _metric_format(r.metric)
+        drows.append([r.scenario, r.metric, fmt(f, r.baseline_mean), fmt(f, r.scenario_mean), fmt(f, r.difference),
+                      "" if pd.isna(r.ci_low) else f"[{fmt(f, r.ci_low)}, {fmt(f, r.ci_high)}]",
+                      fmt("{:,.1f}x", getattr(r, "variance_reduction", np.nan))])
+    differences = _table(["scenario", "metric", f"{baseline} mean", "scenario mean", "difference", "95% CI (paired)",
+                          "CRN variance reduction"], drows, index_cols=2)
+    provenance = _provenance(manifest) if manifest else [("folder", str(folder))]
+    provenance = [("comparison", f"{len(names)} scenarios, baseline {baseline}, {n} replications each, "
+                                 "common random numbers"), *provenance]
+    return {"kind": "compare", "title": f"comparison: {', '.join(names)}", "n": n, "baseline": baseline,
+            "names": names, "headline_table": headline, "differences": differences,
+            "forest": _forest_figure(diffs), "provenance": provenance,
+            "scenario_reports": [name for name in names if (folder / name / "manifest.json").exists()]}
+
+
+def _metric_format(metric: str) -> str:
+    if metric.startswith("share") or metric == "utilisation":
+        return "{:.1%}"
+    if metric.startswith(("cost", "saving", "counterfactual")):
+        return "{:,.0f}"
+    if metric.endswith("_h") or metric.startswith("wte"):
+        return "{:,.1f}"
+    return "{:,.0f}"
+
+
+def render(context: dict) -> str:
+    env = Environment(loader=PackageLoader("sim", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**context)
+
+
+def write_report(results_dir: str | Path) -> Path:
+    """Write RESULTS_DIR/report.html (a run's results folder, or a comparison folder); returns its path."""
+    folder = Path(results_dir)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such results folder")
+    if (folder / "differences.csv").exists():
+        context = compare_context(folder)
+    elif (folder / "manifest.json").exists():
+        context = run_context(folder)
+    else:
+        raise ValueError(f"{folder}: not a results folder (no manifest.json or differences.csv)")
+    html = render(context)
+    path = folder / "report.html"
+    atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    return path
