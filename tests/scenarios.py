@@ -102,3 +102,39 @@ def two_trust_data(weeks: float = 4, t1_per_hour: float = 1.2, t2_per_hour: floa
         },
     }
     return data
+
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+
+
+def imbalanced_data(kind: str = "local", weeks: float = 2, t1_per_hour: float = 1.6, t2_per_hour: float = 0.4,
+                    t1_staff: int = 1, t2_staff: int = 2, backlog: tuple[int, int] = (60, 0)) -> dict[str, Any]:
+    """`two_trust_data` made for policy comparisons: T1 overloaded, T2 with spare capacity.
+
+    Both groups read every kind of work, work weekdays 09:00-17:00 and are credentialed for the
+    other trust; an inter-trust charge is set (pooled and brokered need one); no outsourcing.
+    """
+    data = two_trust_data(weeks=weeks, t1_per_hour=t1_per_hour, t2_per_hour=t2_per_hour, t1_staff=t1_staff,
+                          t2_staff=t2_staff, backlog=backlog, outsourcing=False)
+    for group, other in zip(data["staff"], ("T2", "T1")):
+        group.update(max_band=2, subspecialties=["general", "neuro"], credentialed_trusts=[other],
+                     sessions=[{"days": WEEKDAYS, "start": "09:00", "end": "17:00"}])
+    data["name"] = f"imbalanced ({kind})"
+    data["policy"] = {"kind": kind}
+    data["finance"] = {"inter_trust_charge": {"XR": [10.0, 20.0]}}
+    return data
+
+
+def backlog_only_data(blocks: list[tuple[str, str, int, float]], staff: list[dict[str, Any]] | None = None,
+                      weeks: float = 1) -> dict[str, Any]:
+    """Two trusts with no arrivals, only an initial backlog of (trust, urgency, count, age_days) blocks
+    (every exam of a block exactly that old): hand-built states for ordering tests."""
+    data = two_trust_data(weeks=weeks, outsourcing=False)
+    data["modalities"][0]["annual_volume"] = 0.0
+    data["demand"]["initial_backlog"] = [
+        {"trust": trust, "modality": "XR", "urgency": urgency, "count": count, "min_age_days": age,
+         "max_age_days": age} for trust, urgency, count, age in blocks]
+    if staff is not None:
+        data["staff"] = staff
+    data.pop("outsourcing")
+    return data
