@@ -52,7 +52,7 @@ class Engine:
         self.replication = replication
         self.exams = exams if exams is not None else generate_exams(scn, seed, replication)
         self.reporters = reporters if reporters is not None else build_workforce(scn, seed, replication)
-        self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies))
+        self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies), len(scn.trusts))
         self.env = simpy.Environment()
         self.routing = routing_for(scn)
         self.interventions = interventions_for(scn)
@@ -61,6 +61,7 @@ class Engine:
                                         if scn.policy.kind == "brokered" else 0.0)
         self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust)
         self._groups: dict[int, list[list[int]]] = {}
+        self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
 
     def stream(self, *name: object) -> np.random.Generator:
         return stream(self.seed, self.replication, *name)
@@ -118,11 +119,14 @@ class Engine:
         home = self.reporters[index].home_trust
         overhead = self.transfer_overhead_hours
         timeout = env.timeout
+        busy_until = self.busy_until
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
             while True:
                 now = env.now
+                if now < start:  # start - now + now can round one ulp short of start
+                    now = start
                 if now >= end:
                     break
                 best = -1
@@ -162,7 +166,8 @@ class Engine:
                 left_at[p] = begin
                 done_at[p] = done
                 reader[p] = index
-                yield timeout(done - now)
+                busy_until[index] = done
+                yield timeout(done - env.now)
 
 
 def outage_intervals(scn: Scenario, seed: int, replication: int) -> dict[str, tuple[tuple[float, float], ...]]:

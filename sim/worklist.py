@@ -44,9 +44,8 @@ class Worklists:
     has taken (exams before it are read, in hand, committed to an idle reporter, or sent out).
     """
 
-    def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int):
+    def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int, n_trusts: int):
         self.exams = exams
-        n_trusts = int(exams.trust.max()) + 1 if len(exams) else 0
         at_trust = [[r.profile_at(t) for t in range(n_trusts)] for r in reporters]
         self.profiles: list[Profile] = list(dict.fromkeys(p for row in at_trust for p in row if p is not None))
         index = {p: i for i, p in enumerate(self.profiles)}
@@ -103,7 +102,7 @@ class Worklists:
         if len(exams) == 0:
             return np.zeros(0, dtype=np.int64), []
         present = [{row[t] for row in self.reporter_profile if row[t] is not None}
-                   for t in range(int(exams.trust.max()) + 1)]
+                   for t in range(len(self.reporter_profile[0]) if self.reporter_profile else int(exams.trust.max()) + 1)]
         # one integer per trust x modality x band x subspecialty: a 1-D unique is ~50x faster than unique(axis=0)
         n_modalities = int(exams.modality.max()) + 1
         n_bands = int(exams.band.max()) + 1

@@ -80,7 +80,9 @@ class TheBroker:
         engine.env.process(self._run(engine))
 
     def _cross_read(self, donor: int, receiver: int) -> None:
-        left = self.quota.get((donor, receiver), 0) - 1
+        if (donor, receiver) not in self.quota:  # agreement work, not a transfer the broker granted
+            return
+        left = self.quota[(donor, receiver)] - 1
         self.quota[(donor, receiver)] = left
         if left <= 0:
             self.routing.close(donor, receiver)

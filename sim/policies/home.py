@@ -74,6 +74,8 @@ class HomeSessions:
                 for i in takers[t]:
                     if week in engine.reporters[i].leave_weeks or draws[i][k] >= uptake:
                         continue
-                    intervals = subtract(((start, end),), home_outages)
+                    # one reporter, one exam at a time: after the core read in hand, outside core sessions
+                    begin = max(start, engine.busy_until[i])
+                    intervals = subtract(subtract(((begin, end),), engine.reporters[i].intervals), home_outages)
                     engine.start_session(i, intervals, home, home, cfg.reading_time_factor)
                     self.sessions.append((i, start, end))
