@@ -373,6 +373,13 @@ class Scenario(Frozen):
         return apply_changes(self, changes)
 
 
+def _unknown_codes(path: str, rights, modalities: set[str], subspecialties: set[str]) -> list[tuple[str, str]]:
+    """Problems with the modality and subspecialty codes of a staff group or an agreement."""
+    return ([(f"{path}.modalities", f"unknown modality {c!r}") for c in rights.modalities if c not in modalities]
+            + [(f"{path}.subspecialties", f"unknown subspecialty {c!r}") for c in rights.subspecialties
+               if c not in subspecialties])
+
+
 def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
     """Cross-section problems as (field path, reason); empty when the scenario is consistent."""
     problems: list[tuple[str, str]] = []
@@ -413,12 +420,7 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         for code in group.credentialed_trusts:
             if code not in trusts:
                 problems.append((f"staff.{i}.credentialed_trusts", f"reporter credentialed for trust {code!r}, which does not exist"))
-        for code in group.modalities:
-            if code not in modalities:
-                problems.append((f"staff.{i}.modalities", f"unknown modality {code!r}"))
-        for code in group.subspecialties:
-            if code not in subspecialties:
-                problems.append((f"staff.{i}.subspecialties", f"unknown subspecialty {code!r}"))
+        problems += _unknown_codes(f"staff.{i}", group, modalities, subspecialties)
         if group.max_band > scn.n_bands:
             problems.append((f"staff.{i}.max_band", f"band {group.max_band} exceeds the {scn.n_bands} bands defined"))
 
@@ -428,12 +430,7 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
             problems.append((f"agreements.{i}.readers", f"no staff group {agreement.readers!r} at trust {agreement.reader_trust!r}"))
         if agreement.trust not in trusts:
             problems.append((f"agreements.{i}.trust", f"unknown trust {agreement.trust!r}"))
-        for code in agreement.modalities:
-            if code not in modalities:
-                problems.append((f"agreements.{i}.modalities", f"unknown modality {code!r}"))
-        for code in agreement.subspecialties:
-            if code not in subspecialties:
-                problems.append((f"agreements.{i}.subspecialties", f"unknown subspecialty {code!r}"))
+        problems += _unknown_codes(f"agreements.{i}", agreement, modalities, subspecialties)
     for name in ("insourcing_tariff", "inter_trust_charge", "commissioner_income"):
         table = getattr(scn.finance, name)
         for code, prices in table.items():
