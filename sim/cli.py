@@ -41,7 +41,7 @@ HEADLINE = [  # (metric, label, format)
     ("wte_delivered", "WTE of reporting delivered", "{:,.1f}"),
     ("cost_core", "core reporting cost (£)", "{:,.0f}"),
     ("cost_outsourced", "outsourcing spend (£)", "{:,.0f}"),
-    ("cost_total", "core + outsourcing cost (£)", "{:,.0f}"),
+    ("cost_total", "total reporting cost (£)", "{:,.0f}"),
     ("counterfactual_cost", "all-outsourced counterfactual (£)", "{:,.0f}"),
     ("saving_vs_outsourcing", "saving vs outsourcing (£)", "{:,.0f}"),
 ]
