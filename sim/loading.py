@@ -10,7 +10,8 @@ from typing import Any
 import tomli_w
 from pydantic import ValidationError
 
-from sim.scenario import Scenario, reference_problems
+from sim.scenario import Scenario
+from sim.scenario_checks import reference_problems
 
 
 class ScenarioError(ValueError):

@@ -3,7 +3,7 @@
 Units are part of the field names or docstrings: hours since the scenario's start (a Monday
 00:00) for simulated time, minutes for reading times, £ for money, fractions (0-1) for shares.
 Cross-references between sections (a staff group naming a trust that does not exist, a mix
-naming an unknown urgency) are checked by :func:`reference_problems`, so that every problem is
+naming an unknown urgency) are checked by :func:`sim.scenario_checks.reference_problems`, so that every problem is
 reported with its field path; :mod:`sim.loading` turns them into one readable error.
 """
 
@@ -371,104 +371,3 @@ class Scenario(Frozen):
         from sim.loading import apply_changes
 
         return apply_changes(self, changes)
-
-
-def _unknown_codes(path: str, rights, modalities: set[str], subspecialties: set[str]) -> list[tuple[str, str]]:
-    """Problems with the modality and subspecialty codes of a staff group or an agreement."""
-    return ([(f"{path}.modalities", f"unknown modality {c!r}") for c in rights.modalities if c not in modalities]
-            + [(f"{path}.subspecialties", f"unknown subspecialty {c!r}") for c in rights.subspecialties
-               if c not in subspecialties])
-
-
-def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
-    """Cross-section problems as (field path, reason); empty when the scenario is consistent."""
-    problems: list[tuple[str, str]] = []
-    trusts = set(scn.trust_codes)
-    urgencies = {u.code for u in scn.urgencies}
-    modalities = {m.code for m in scn.modalities}
-    subspecialties = set(scn.subspecialties)
-
-    for kind, codes in (("trust", scn.trust_codes), ("urgency", [u.code for u in scn.urgencies]),
-                        ("modality", [m.code for m in scn.modalities]), ("subspecialty", scn.subspecialties)):
-        duplicates = sorted({c for c in codes if codes.count(c) > 1})
-        if duplicates:
-            problems.append((f"{kind if kind != 'subspecialty' else 'subspecialties'}", f"duplicate {kind} code(s): {', '.join(duplicates)}"))
-
-    for i, urgency in enumerate(scn.urgencies):
-        if urgency.profile not in scn.demand.profiles:
-            problems.append((f"urgencies.{i}.profile", f"unknown profile {urgency.profile!r}; demand.profiles has {sorted(scn.demand.profiles)}"))
-
-    for i, modality in enumerate(scn.modalities):
-        for code in modality.urgency_mix:
-            if code not in urgencies:
-                problems.append((f"modalities.{i}.urgency_mix.{code}", f"unknown urgency {code!r}"))
-        for code in modality.subspecialty_mix:
-            if code not in subspecialties:
-                problems.append((f"modalities.{i}.subspecialty_mix.{code}", f"unknown subspecialty {code!r}"))
-        for band in modality.reading_minutes:
-            if not band.isdigit() or not 1 <= int(band) <= len(modality.band_mix):
-                problems.append((f"modalities.{i}.reading_minutes.{band}", f"band must be 1..{len(modality.band_mix)}"))
-
-    for i, block in enumerate(scn.demand.initial_backlog):
-        for attr, known in (("trust", trusts), ("modality", modalities), ("urgency", urgencies)):
-            if getattr(block, attr) not in known:
-                problems.append((f"demand.initial_backlog.{i}.{attr}", f"unknown {attr} {getattr(block, attr)!r}"))
-
-    for i, group in enumerate(scn.staff):
-        if group.trust not in trusts:
-            problems.append((f"staff.{i}.trust", f"unknown trust {group.trust!r}; trusts are {sorted(trusts)}"))
-        for code in group.credentialed_trusts:
-            if code not in trusts:
-                problems.append((f"staff.{i}.credentialed_trusts", f"reporter credentialed for trust {code!r}, which does not exist"))
-        problems += _unknown_codes(f"staff.{i}", group, modalities, subspecialties)
-        if group.max_band > scn.n_bands:
-            problems.append((f"staff.{i}.max_band", f"band {group.max_band} exceeds the {scn.n_bands} bands defined"))
-
-    groups = {(g.trust, g.name) for g in scn.staff}
-    for i, agreement in enumerate(scn.agreements):
-        if (agreement.reader_trust, agreement.readers) not in groups:
-            problems.append((f"agreements.{i}.readers", f"no staff group {agreement.readers!r} at trust {agreement.reader_trust!r}"))
-        if agreement.trust not in trusts:
-            problems.append((f"agreements.{i}.trust", f"unknown trust {agreement.trust!r}"))
-        problems += _unknown_codes(f"agreements.{i}", agreement, modalities, subspecialties)
-    for name in ("insourcing_tariff", "inter_trust_charge", "commissioner_income"):
-        table = getattr(scn.finance, name)
-        for code, prices in table.items():
-            if code not in modalities:
-                problems.append((f"finance.{name}.{code}", f"unknown modality {code!r}"))
-        if table:
-            for modality in scn.modalities:
-                prices = table.get(modality.code)
-                if prices is None or len(prices) < len(modality.band_mix):
-                    problems.append((f"finance.{name}.{modality.code}", f"needs a price for each of the {len(modality.band_mix)} bands"))
-    if scn.home_reporting is not None and scn.home_reporting.enabled:
-        reporter_ids = {f"{g.trust}-{g.name}-{k + 1:03d}" for g in scn.staff for k in range(g.count)}
-        names = {g.name for g in scn.staff}
-        for who in scn.home_reporting.participants:
-            if who not in names and who not in reporter_ids:
-                problems.append(("home_reporting.participants", f"{who!r} is neither a staff group nor a reporter id"))
-        if not scn.home_reporting.participants and not any(g.home_workstation for g in scn.staff):
-            problems.append(("home_reporting.enabled", "no staff group has home_workstation = true"))
-        if not scn.finance.insourcing_tariff:
-            problems.append(("finance.insourcing_tariff", "home reporting needs an insourcing tariff"))
-    if scn.policy.kind in ("pooled", "brokered") and scn.finance.inter_trust_charge == {}:
-        problems.append(("finance.inter_trust_charge", f"a {scn.policy.kind} policy needs an inter-trust charge"))
-
-    if scn.outsourcing is not None:
-        out = scn.outsourcing
-        for code in out.urgencies:
-            if code not in urgencies:
-                problems.append(("outsourcing.urgencies", f"unknown urgency {code!r}"))
-        for code in out.urgency_price_factor:
-            if code not in urgencies:
-                problems.append((f"outsourcing.urgency_price_factor.{code}", f"unknown urgency {code!r}"))
-        for modality in scn.modalities:
-            prices = out.price.get(modality.code)
-            if prices is None:
-                problems.append((f"outsourcing.price.{modality.code}", "no outsourcing price for this modality"))
-            elif len(prices) < len(modality.band_mix):
-                problems.append((f"outsourcing.price.{modality.code}", f"{len(prices)} prices for {len(modality.band_mix)} bands"))
-        for code in out.price:
-            if code not in modalities:
-                problems.append((f"outsourcing.price.{code}", f"unknown modality {code!r}"))
-    return problems
