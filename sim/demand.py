@@ -1,8 +1,9 @@
 """Demand made concrete: every exam of one replication as rows of numpy arrays.
 
 Arrivals are a non-homogeneous Poisson process per trust x modality x urgency stream, with a
-rate that is piecewise constant by hour: annual volume x trust share x urgency share x
-hour-of-week profile x calendar-month seasonality x growth. Counts are drawn per hour bin and
+rate that is piecewise constant by hour: annual volume x trust share (population x the trust's
+multipliers) x urgency share x hour-of-week profile x calendar-month seasonality x growth, and on
+bank holidays x the profile's bank-holiday factor (elective lists mostly stop; acute demand does not). Counts are drawn per hour bin and
 times uniformly inside each bin, which samples that process exactly, in bulk.
 """
 
@@ -54,6 +55,13 @@ def hourly_calendar_factor(scn: Scenario, n_hours: int) -> np.ndarray:
     return np.repeat(season[month], 24)[:n_hours]
 
 
+def bank_holiday_hours(scn: Scenario, n_hours: int) -> np.ndarray:
+    """True for each absolute hour bin that falls on one of the scenario's bank holidays."""
+    day_of = np.arange(n_hours) // 24
+    holidays = [(d - scn.start_date).days for d in scn.demand.bank_holidays]
+    return np.isin(day_of, [h for h in holidays if 0 <= h * 24 < n_hours])
+
+
 def _stream_rates(scn: Scenario) -> list[tuple[int, int, int, float, np.ndarray]]:
     """(trust, modality, urgency, annual volume, normalised hour-of-week profile) per stream."""
     population = np.array([t.population for t in scn.trusts], dtype=float)
@@ -66,21 +74,29 @@ def _stream_rates(scn: Scenario) -> list[tuple[int, int, int, float, np.ndarray]
         for mi, modality in enumerate(scn.modalities):
             for code, mix in modality.urgency_mix.items():
                 ui = urgency_index[code]
-                volume = modality.annual_volume * share[ti] * mix
+                volume = modality.annual_volume * share[ti] * mix * _trust.modality_multiplier.get(modality.code, 1.0)
                 if volume > 0:
                     rows.append((ti, mi, ui, volume, profiles[scn.urgencies[ui].profile]))
     return rows
 
 
-def _exam_attributes(scn: Scenario, seed: int, replication: int, name: tuple, modality_index: int,
-                     n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def subspecialty_mix(scn: Scenario, trust_index: int, modality_index: int) -> dict[str, float]:
+    """The modality's subspecialty mix at one trust: reweighted by the trust's case-mix weights."""
+    weights = scn.trusts[trust_index].subspecialty_weight
+    raw = {c: share * weights.get(c, 1.0) for c, share in scn.modalities[modality_index].subspecialty_mix.items()}
+    total = sum(raw.values())
+    return {c: v / total for c, v in raw.items()} if total > 0 else dict(scn.modalities[modality_index].subspecialty_mix)
+
+
+def _exam_attributes(scn: Scenario, seed: int, replication: int, name: tuple, trust_index: int,
+                     modality_index: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Band, subspecialty and work (hours at speed 1) for `n` exams of one stream."""
     modality = scn.modalities[modality_index]
     mix_rng = stream(seed, replication, "exam-mix", *name)
     band = mix_rng.choice(len(modality.band_mix), size=n, p=modality.band_mix).astype(np.int16)
-    sub_codes = list(modality.subspecialty_mix)
-    sub_index = np.array([scn.subspecialties.index(c) for c in sub_codes], dtype=np.int16)
-    subspecialty = sub_index[mix_rng.choice(len(sub_codes), size=n, p=list(modality.subspecialty_mix.values()))]
+    mix = subspecialty_mix(scn, trust_index, modality_index)
+    sub_index = np.array([scn.subspecialties.index(c) for c in mix], dtype=np.int16)
+    subspecialty = sub_index[mix_rng.choice(len(mix), size=n, p=list(mix.values()))]
     reading_rng = stream(seed, replication, "reading", *name)
     work = np.empty(n)
     for b in range(len(modality.band_mix)):
@@ -96,17 +112,21 @@ def generate_exams(scn: Scenario, seed: int, replication: int) -> ExamTable:
     hour_of_week = np.arange(n_hours) % HOURS_PER_WEEK
     calendar = hourly_calendar_factor(scn, n_hours)
     bin_mid_years = (np.arange(n_hours) + 0.5) / HOURS_PER_YEAR
+    holiday = bank_holiday_hours(scn, n_hours)
     parts: list[tuple] = []
 
     for ti, mi, ui, volume, profile in _stream_rates(scn):
         growth = (1 + scn.modalities[mi].annual_growth) ** bin_mid_years
         rate = volume * (HOURS_PER_WEEK / HOURS_PER_YEAR) * profile[hour_of_week] * calendar * growth
+        holiday_factor = scn.demand.bank_holiday_factor.get(scn.urgencies[ui].profile, 1.0)
+        if holiday_factor != 1.0:
+            rate = np.where(holiday, rate * holiday_factor, rate)
         name = (scn.trusts[ti].code, scn.modalities[mi].code, scn.urgencies[ui].code)
         rng = stream(seed, replication, "arrivals", *name)
         counts = rng.poisson(rate)
         times = np.repeat(np.arange(n_hours, dtype=float), counts) + rng.random(counts.sum())
         times = times[times < scn.horizon_hours]
-        parts.append((ti, mi, ui, times, *_exam_attributes(scn, seed, replication, name, mi, times.size)))
+        parts.append((ti, mi, ui, times, *_exam_attributes(scn, seed, replication, name, ti, mi, times.size)))
 
     codes = {"trust": scn.trust_codes, "modality": [m.code for m in scn.modalities],
              "urgency": [u.code for u in scn.urgencies]}
@@ -116,7 +136,7 @@ def generate_exams(scn: Scenario, seed: int, replication: int) -> ExamTable:
         name = ("backlog", block.trust, block.modality, block.urgency, block.min_age_days, block.max_age_days)
         rng = stream(seed, replication, "arrivals", *name)
         ages_h = rng.uniform(block.min_age_days, block.max_age_days, block.count) * 24
-        parts.append((ti, mi, ui, -ages_h, *_exam_attributes(scn, seed, replication, name, mi, block.count)))
+        parts.append((ti, mi, ui, -ages_h, *_exam_attributes(scn, seed, replication, name, ti, mi, block.count)))
 
     return _assemble(scn, seed, replication, parts)
 

@@ -1,16 +1,19 @@
-"""Money per exam: what its route cost the owning trust, and what outsourcing it would have cost.
+"""Money as a finance director reads it: the cost of capacity, marginal spend per exam, transfers, income.
 
-What each report costs the consortium (all £):
-    core        reading hours x the reporter's salaried hourly cost
-    brokered    the same salaried time, of a reporter from another trust
-    home        the insourcing tariff (modality x band) x home_reporting.tariff_multiplier
-    outsourced  the company's price list (modality x band x urgency factor)
+Cost of capacity: salaried reporters are paid by the session hour, read or idle (session hours
+x hourly cost, booked to the reporter's home trust; see sim.metrics). A core or brokered read
+adds nothing to it: its marginal cost is £0 (`cost_core` / `cost_brokered` show the share of
+the capacity cost spent reading, for information).
+Marginal spend per exam (all £), booked to the owning trust:
+    home           the insourcing tariff (modality x band) x home_reporting.tariff_multiplier
+    outsourced     the company's price list (modality x band x urgency factor)
+    teleradiology  the night contract's price list (modality x band)
 Inter-trust charges (finance.inter_trust_charge per brokered exam) are transfers inside the
-consortium: the owning trust pays, the reading trust receives, and they net to zero, so they are
-reported per trust (inter_trust_paid / inter_trust_received) and never added to the cost. The
-counterfactual prices every reported exam at the outsourcing price list, so
-`counterfactual - cost` is the saving against sending everything out. A scenario without an
-inter-trust tariff charges nothing for agreement work.
+consortium: the owning trust pays, the reading trust receives (its reader's salary stays in its
+own cost of capacity), and they net to zero. Commissioner income is booked on every reported exam.
+The all-outsourced counterfactual prices only work a company would take (exams with a price),
+at the night contract's price where it covers the urgency and modality, else at the routine
+price list (with its urgency factors).
 """
 
 from __future__ import annotations
@@ -48,9 +51,27 @@ def tariff(scn: Scenario, name: str, modality: np.ndarray, band: np.ndarray) -> 
     return np.nan_to_num(price_table(scn, prices)[modality, band]) * multiplier
 
 
+def teleradiology_price(scn: Scenario, modality: np.ndarray, band: np.ndarray, urgency: np.ndarray) -> np.ndarray:
+    """£ per exam at the night contract's prices, NaN where it does not cover the exam (or there is none)."""
+    tele = scn.teleradiology
+    if tele is None:
+        return np.full(modality.shape, np.nan)
+    covered_urgency = np.array([u.code in tele.urgencies for u in scn.urgencies])
+    prices = price_table(scn, {m: p for m, p in tele.price.items() if m in tele.modalities})[modality, band]
+    return np.where(covered_urgency[urgency], prices, np.nan)
+
+
+def counterfactual_price(scn: Scenario, modality: np.ndarray, band: np.ndarray, urgency: np.ndarray) -> np.ndarray:
+    """£ per exam had a company reported it: night-contract price for the work it covers, else routine list."""
+    night = teleradiology_price(scn, modality, band, urgency)
+    return np.where(np.isnan(night), outsourcing_price(scn, modality, band, urgency), night)
+
+
 def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, reader: np.ndarray,
-               hourly_cost: np.ndarray, modality: np.ndarray, band: np.ndarray, price: np.ndarray) -> np.ndarray:
-    """£ each exam's report costs the consortium by its route (0 while unreported)."""
+               hourly_cost: np.ndarray, modality: np.ndarray, band: np.ndarray, price: np.ndarray,
+               night_price: np.ndarray) -> np.ndarray:
+    """£ per exam by route: marginal spend for home, outsourced and teleradiology; for core and
+    brokered reads the salaried reading time (part of the cost of capacity, not extra spend)."""
     cost = np.zeros(route.shape)
     salaried = np.flatnonzero((route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"]))
     cost[salaried] = reading_hours[salaried] * hourly_cost[reader[salaried]]
@@ -58,6 +79,8 @@ def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, read
     cost[home] = tariff(scn, "insourcing_tariff", modality[home], band[home])
     outsourced = route == ROUTE_CODE["outsourced"]
     cost[outsourced] = price[outsourced]
+    night = route == ROUTE_CODE["teleradiology"]
+    cost[night] = np.nan_to_num(night_price[night])
     return cost
 
 

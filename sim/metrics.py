@@ -1,10 +1,17 @@
 """One replication's numbers, from its raw per-exam outcome (no monitors in the hot loop).
 
 Counting conventions (conservation holds exactly per trust):
-    initial_backlog + arrivals = reported + outsourced + unreported_end
+    initial_backlog + arrivals = reported + outsourced + teleradiology + unreported_end
 where `reported` are in-house reports finished by the horizon, `outsourced` exams sent to the
-company (whether or not their report is back), and `unreported_end` everything else (waiting,
-or in a reporter's hands at the horizon). Counts cover the whole horizon; turnaround statistics
+company by the threshold rule and `teleradiology` those taken by the night contract (whether or
+not their report is back), and `unreported_end` everything else (waiting, or in a reporter's
+hands at the horizon).
+
+Money (see sim.finance): `cost_capacity` (salaried session hours, read or idle) exists per trust
+and for the consortium only; `cost_home`, `cost_outsourced`, `cost_teleradiology` are marginal
+spend per exam (`marginal_spend` their sum); `cost_total` = capacity + marginal spend;
+`net_cost` adds inter-trust charges paid and subtracts those received (it equals `cost_total`
+for the consortium: transfers net to zero). Counts cover the whole horizon; turnaround statistics
 cover exams acquired after the warm-up. Missing values are NaN, never sentinels.
 """
 
@@ -16,7 +23,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from sim.finance import inter_trust_charge, outsourcing_price, route_cost, tariff
+from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, route_cost, tariff, \
+    teleradiology_price
 from sim.worklist import ROUTES
 from sim.model import RawRun
 from sim.scenario import HOURS_PER_WEEK
@@ -36,14 +44,15 @@ class Outcome:
 
     route: np.ndarray  # final route code: a read still in hand at the horizon counts as unreported
     reported: np.ndarray  # reported in-house (core, home or brokered) by the horizon
-    outsourced: np.ndarray  # sent to the company (report back or not)
+    outsourced: np.ndarray  # sent to the company by the threshold rule (report back or not)
+    teleradiology: np.ndarray  # taken by the night contract (report back or not)
     reported_at: np.ndarray  # hours; NaN if no report by the horizon
     reading_hours: np.ndarray  # in-house reading time spent by the horizon (in-progress reads included)
     reading_trust: np.ndarray  # home trust of the reader (-1 if none)
     cost: np.ndarray  # £ the report costs the consortium by its route (0 if unreported)
     charge: np.ndarray  # £ inter-trust charge the owning trust pays the reading trust (brokered only)
-    counterfactual: np.ndarray  # £ had it been outsourced (NaN without a price list)
-    income: np.ndarray  # £ commissioner income for home-reported exams (0 without that tariff)
+    counterfactual: np.ndarray  # £ had a company reported it (NaN for work no company prices)
+    income: np.ndarray  # £ commissioner income for each reported exam, any route (0 without that tariff)
 
     @property
     def core(self) -> np.ndarray:
@@ -56,17 +65,20 @@ def outcome(raw: RawRun) -> Outcome:
     started = np.isin(raw.route, IN_HOUSE)
     reported = started & (raw.done_at <= horizon)
     outsourced = raw.route == ROUTE_CODE["outsourced"]
+    night = raw.route == ROUTE_CODE["teleradiology"]
     route = np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route).astype(np.int8)
-    reported_at = np.where(reported | (outsourced & (raw.done_at <= horizon)), raw.done_at, np.nan)
+    reported_at = np.where(reported | ((outsourced | night) & (raw.done_at <= horizon)), raw.done_at, np.nan)
     reading_hours = np.where(started, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
     reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     price = outsourcing_price(scn, ex.modality, ex.band, ex.urgency)
-    home = route == ROUTE_CODE["home"]
-    income = np.where(home, tariff(scn, "commissioner_income", ex.modality, ex.band), 0.0)
-    return Outcome(route, reported, outsourced, reported_at, reading_hours, reporter_trust[raw.reader],
-                   route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, price),
-                   inter_trust_charge(scn, route, ex.modality, ex.band), price, income)
+    night_price = teleradiology_price(scn, ex.modality, ex.band, ex.urgency)
+    income = np.where(~np.isnan(reported_at), tariff(scn, "commissioner_income", ex.modality, ex.band), 0.0)
+    return Outcome(route, reported, outsourced, night, reported_at, reading_hours, reporter_trust[raw.reader],
+                   route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, price,
+                              night_price),
+                   inter_trust_charge(scn, route, ex.modality, ex.band),
+                   counterfactual_price(scn, ex.modality, ex.band, ex.urgency), income)
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -88,6 +100,7 @@ def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
         "reading_trust": pd.Categorical.from_codes(oc.reading_trust, scn.trust_codes),
         "is_core": oc.core,
         "is_outsourced": oc.outsourced,
+        "is_teleradiology": oc.teleradiology,
         "reading_hours": oc.reading_hours,
         "cost": oc.cost,
         "counterfactual_cost": oc.counterfactual,
@@ -104,6 +117,7 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
     yield "arrivals", ex.arrival >= 0
     yield "reported", oc.reported
     yield "outsourced", oc.outsourced
+    yield "teleradiology", oc.teleradiology
     for name in ("core", "home", "brokered"):
         yield f"reported_{name}", oc.route == ROUTE_CODE[name]
     yield "home_reading_hours", np.where(oc.route == ROUTE_CODE["home"], oc.reading_hours, 0.0)
@@ -127,11 +141,15 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
     yield "due_28", due_28
     with np.errstate(invalid="ignore"):
         yield "late_28", due_28 & ~(tat <= HOURS_28_DAYS)
+    # reported after 28 days, among exams reported by the horizon (how national statistics count it)
+    with np.errstate(invalid="ignore"):
+        yield "reported_after_28d", after_warmup & (tat > HOURS_28_DAYS)
     del due_28, tat
     yield "reading_hours", oc.reading_hours
-    for name in ("core", "home", "brokered", "outsourced"):
+    for name in ("core", "home", "brokered", "outsourced", "teleradiology"):
         yield f"cost_{name}", np.where(oc.route == ROUTE_CODE[name], oc.cost, 0.0)
-    yield "counterfactual_cost", np.nan_to_num(np.where(oc.reported | oc.outsourced, oc.counterfactual, 0.0))
+    yield "counterfactual_cost", np.nan_to_num(np.where(oc.reported | oc.outsourced | oc.teleradiology,
+                                                        oc.counterfactual, 0.0))
     yield "commissioner_income", oc.income
     yield "inter_trust_paid", oc.charge
 
@@ -143,21 +161,22 @@ RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "ha
 def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual_defined: bool,
             wte_hours: float) -> dict[str, np.ndarray]:
     """Metrics of one aggregation level from its group sums and turnaround quantiles."""
-    out = {name: summed[name] for name in ("initial_backlog", "arrivals", "reported", "outsourced")}
-    out["unreported_end"] = out["initial_backlog"] + out["arrivals"] - out["reported"] - out["outsourced"]
+    out = {name: summed[name] for name in ("initial_backlog", "arrivals", "reported", "outsourced", "teleradiology")}
+    out["unreported_end"] = (out["initial_backlog"] + out["arrivals"] - out["reported"] - out["outsourced"]
+                             - out["teleradiology"])
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, (num, den) in RATIOS.items():
             out[name] = summed[num] / np.where(summed[den] > 0, summed[den], np.nan)
     for k, name in enumerate(("tat_median_h", "tat_p90_h", "tat_p95_h")):
         out[name] = quantiles[:, k]
     for name in ("reported_core", "reported_home", "reported_brokered", "reading_hours", "home_reading_hours",
-                 "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "commissioner_income", "inter_trust_paid"):
+                 "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "cost_teleradiology",
+                 "commissioner_income", "inter_trust_paid", "reported_after_28d"):
         out[name] = summed[name]
-    out["cost_total"] = out["cost_core"] + out["cost_home"] + out["cost_brokered"] + out["cost_outsourced"]
+    out["marginal_spend"] = out["cost_home"] + out["cost_outsourced"] + out["cost_teleradiology"]
     n_groups = len(out["arrivals"])
     # without a price list there is no counterfactual: NaN, never £0
     out["counterfactual_cost"] = summed["counterfactual_cost"] if counterfactual_defined else np.full(n_groups, np.nan)
-    out["saving_vs_outsourcing"] = out["counterfactual_cost"] - out["cost_total"]
     # extra capacity from home sessions, in WTE over the horizon (hours per WTE-week x weeks)
     out["wte_gained_home"] = out["home_reading_hours"] / wte_hours
     return out
@@ -204,17 +223,31 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     counterfactual_defined = not np.isnan(oc.counterfactual).all()
     wte_hours = scn.finance.hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
     frames = []
+    capacity = capacity_cost_by_trust(raw)
+    received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))
     for k, (codes, n_groups, (t, m, u), keep) in enumerate(levels):
         values = _finish(summed[k], _quantiles(codes[has_tat], tat, n_groups), counterfactual_defined, wte_hours)
-        if n_groups == len(trusts) or n_groups == 1:  # charges received belong to the reading trust
-            received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))
-            values["inter_trust_received"] = received if n_groups == len(trusts) else received.sum(keepdims=True)
+        if k > 0:  # per trust and consortium: capacity is paid by trust, charges received by the reading trust
+            whole = k == 2
+            values["inter_trust_received"] = received.sum(keepdims=True) if whole else received
+            values["cost_capacity"] = capacity.sum(keepdims=True) if whole else capacity
+            values["cost_total"] = values["cost_capacity"] + values["marginal_spend"]
+            values["net_cost"] = values["cost_total"] + values["inter_trust_paid"] - values["inter_trust_received"]
+            values["saving_vs_outsourcing"] = values["counterfactual_cost"] - values["cost_total"]
         wide = pd.DataFrame({name: v[keep] for name, v in values.items()})
         wide.insert(0, "urgency", u)
         wide.insert(0, "modality", m)
         wide.insert(0, "trust", t)
         frames.append(wide.melt(id_vars=KEYS, var_name="metric", value_name="value"))
     return pd.concat(frames, ignore_index=True)
+
+
+def capacity_cost_by_trust(raw: RawRun) -> np.ndarray:
+    """£ of salaried reporting capacity per home trust: session hours x hourly cost, read or idle."""
+    hours = np.array([r.session_hours * r.hourly_cost for r in raw.reporters])
+    trust = np.array([r.home_trust for r in raw.reporters], dtype=np.int64)
+    return np.bincount(trust, weights=hours, minlength=len(raw.scenario.trusts)) if len(hours) else \
+        np.zeros(len(raw.scenario.trusts))
 
 
 def backlog_series(raw: RawRun) -> pd.DataFrame:
@@ -232,8 +265,34 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
+    """Per reporter, hours of core-session reads inside the session and past its end (overtime).
+
+    A read starts inside an on-duty interval; the exam in hand is finished after the interval
+    ends, and that tail is overtime. Home reads are extra sessions, in neither figure.
+    """
+    n = len(raw.reporters)
+    inside, overtime = np.zeros(n), np.zeros(n)
+    horizon = raw.scenario.horizon_hours
+    core_like = np.flatnonzero(((raw.route == ROUTE_CODE["core"]) | (raw.route == ROUTE_CODE["brokered"]))
+                               & (raw.reader >= 0))
+    order = core_like[np.argsort(raw.reader[core_like], kind="stable")]
+    bounds = np.r_[0, np.cumsum(np.bincount(raw.reader[order], minlength=n))]
+    for i, reporter in enumerate(raw.reporters):
+        rows = order[bounds[i]:bounds[i + 1]]
+        if rows.size == 0 or not reporter.intervals:
+            continue
+        spans = np.asarray(reporter.intervals)
+        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
+        session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
+        inside[i] = np.sum(np.minimum(end, session_end) - start)
+        overtime[i] = np.sum(np.maximum(end - session_end, 0.0))
+    return inside, overtime
+
+
 def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
-    """Per reporter: session hours, reading hours, exams read and utilisation in session."""
+    """Per reporter: session hours, reading hours (all routes), reading inside sessions, overtime
+    (finishing the exam in hand after a session), exams read and utilisation (busy share inside sessions)."""
     scn = raw.scenario
     n = len(raw.reporters)
     started = raw.reader >= 0
@@ -241,8 +300,9 @@ def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     hours = np.bincount(reader, weights=oc.reading_hours[started], minlength=n)
     exams = np.bincount(raw.reader[oc.reported], minlength=n)
     session = np.array([r.session_hours for r in raw.reporters])
+    inside, overtime = session_split(raw)
     with np.errstate(invalid="ignore", divide="ignore"):
-        utilisation = np.where(session > 0, hours / session, np.nan)
+        utilisation = np.where(session > 0, inside / session, np.nan)
     return pd.DataFrame({
         "reporter_id": [r.reporter_id for r in raw.reporters],
         "group": [r.group for r in raw.reporters],
@@ -250,6 +310,9 @@ def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
         "trust": [scn.trust_codes[r.home_trust] for r in raw.reporters],
         "session_hours": session,
         "reading_hours": hours,
+        "in_session_hours": inside,
+        "overtime_hours": overtime,
+        "hourly_cost": [r.hourly_cost for r in raw.reporters],
         "exams_read": exams,
         "utilisation": utilisation,
     })
@@ -260,6 +323,7 @@ def workforce_metrics(raw: RawRun, reporters: pd.DataFrame) -> pd.DataFrame:
     scn = raw.scenario
     wte = reporters["reading_hours"].sum() / (scn.finance.hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK)
     session = reporters["session_hours"].sum()
-    utilisation = reporters["reading_hours"].sum() / session if session > 0 else np.nan
+    utilisation = reporters["in_session_hours"].sum() / session if session > 0 else np.nan
     return pd.DataFrame({"trust": ALL, "modality": ALL, "urgency": ALL,
-                         "metric": ["wte_delivered", "utilisation"], "value": [wte, utilisation]})
+                         "metric": ["wte_delivered", "utilisation", "session_hours", "overtime_hours"],
+                         "value": [wte, utilisation, session, reporters["overtime_hours"].sum()]})

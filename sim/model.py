@@ -14,6 +14,7 @@ import simpy
 
 from sim.demand import ExamTable, generate_exams
 from sim.policies import interventions_for, routing_for
+from sim.policies import teleradiology
 from sim.scenario import Scenario
 from sim.streams import stream
 from sim.worklist import ROUTE_CODE, Worklists
@@ -52,10 +53,18 @@ class Engine:
         self.replication = replication
         self.exams = exams if exams is not None else generate_exams(scn, seed, replication)
         self.reporters = reporters if reporters is not None else build_workforce(scn, seed, replication)
-        self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies), len(scn.trusts))
+        self.interventions = interventions_for(scn)
+        tag = direct = None
+        if teleradiology.enabled(scn):
+            tag = teleradiology.covered_tag(scn, self.exams)
+            direct = (tag == 1) & teleradiology.in_windows(scn.teleradiology, self.exams.arrival)
+        self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies), len(scn.trusts),
+                                   tag=tag, parked=direct)
+        for intervention in self.interventions:
+            if isinstance(intervention, teleradiology.NightTeleradiology):
+                intervention.route_arrivals(self, direct)
         self.env = simpy.Environment()
         self.routing = routing_for(scn)
-        self.interventions = interventions_for(scn)
         self.outages = outage_intervals(scn, seed, replication)
         self.transfer_overhead_hours = (scn.policy.broker.transfer_overhead_minutes / 60
                                         if scn.policy.kind == "brokered" else 0.0)

@@ -47,12 +47,19 @@ def _clock_to_hours(text: str) -> float:
 
 
 class Trust(Frozen):
-    """A member trust. Its demand is the consortium volume x its population share x demand_multiplier."""
+    """A member trust. Its demand for a modality is the consortium volume x its population share x
+    demand_multiplier x modality_multiplier[modality]; its subspecialty mix is the modality's mix
+    reweighted by subspecialty_weight (tertiary centres: more neuro, paediatric and trauma work)."""
 
     code: str = Field(description="ODS code, e.g. RX1")
     name: str
     population: PositiveFloat = Field(description="people served; sets the trust's share of demand")
     demand_multiplier: NonNegativeFloat = Field(1.0, description="scales this trust's demand (1 = by population)")
+    modality_multiplier: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="scales this trust's demand for a modality (default 1)")
+    subspecialty_weight: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="relative weight of a subspecialty in this trust's case mix (default 1); "
+                                          "the modality's mix is multiplied by it and renormalised")
 
 
 class Urgency(Frozen):
@@ -96,6 +103,23 @@ class Modality(Frozen):
         return self
 
 
+def _expand_counts(entries: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """Entries with `counts` (trust -> count) become one entry per trust; others pass unchanged."""
+    out: list[Any] = []
+    for entry in entries:
+        if isinstance(entry, dict) and "counts" in entry:
+            counts = entry["counts"]
+            if not isinstance(counts, dict) or not counts:
+                raise ValueError("counts must be a non-empty table of trust code = count")
+            if "trust" in entry or "count" in entry:
+                raise ValueError("give either counts or trust and count, not both")
+            template = {k: v for k, v in entry.items() if k != "counts"}
+            out += [{**template, "trust": trust, "count": count} for trust, count in counts.items()]
+        else:
+            out.append(entry)
+    return out
+
+
 def _check_sums_to_one(values: Any) -> None:
     values = list(values)
     if not values:
@@ -133,6 +157,11 @@ class Demand(Frozen):
     )
     exams_per_patient: Annotated[float, Field(ge=1)] = Field(1.0, description="mean exams that share one patient")
     initial_backlog: tuple[BacklogBlock, ...] = ()
+    bank_holidays: tuple[dt.date, ...] = Field(
+        (), description="public holidays (dates); dates outside the horizon are ignored")
+    bank_holiday_factor: dict[str, Fraction] = Field(
+        default_factory=dict, description="arrival rate on a bank holiday / an ordinary day of the same weekday, "
+                                          "by profile name (default 1: acute demand does not stop)")
 
     @field_validator("profiles")
     @classmethod
@@ -193,9 +222,17 @@ class StaffGroup(Frozen):
     subspecialties: tuple[str, ...] = Field(min_length=1)
     credentialed_trusts: tuple[str, ...] = Field((), description="other trusts this group may report for")
     speed: PositiveFloat = Field(1.0, description="reading speed relative to the reading-time distributions")
-    leave_weeks_per_year: Annotated[float, Field(ge=0, lt=52)] = Field(0.0, description="weeks with no sessions")
-    hourly_cost: NonNegativeFloat = Field(0.0, description="£ per reporting hour in core sessions")
+    leave_weeks_per_year: Annotated[float, Field(ge=0, lt=52)] = Field(
+        0.0, description="weeks a year with no sessions (annual and study leave; bank holidays are on the calendar): "
+                         "the expected share of weeks on leave is this / 52 over any horizon")
+    works_bank_holidays: bool = Field(False, description="a rota (on-call) keeps its sessions on bank holidays")
+    hourly_cost: NonNegativeFloat = Field(0.0, description="£ per reporting hour in core sessions (salaried)")
     home_workstation: bool = Field(False, description="may take extra non-core home sessions (home_reporting)")
+    vacancy_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="share of the group's posts unfilled (each post is vacant this share of the time)")
+    months_to_fill: PositiveFloat = Field(12.0, description="mean months a vacant post stays unfilled")
+    annual_growth: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="posts added per post per year (new posts start vacant and are recruited to)")
 
 
 class Outsourcing(Frozen):
@@ -218,6 +255,22 @@ class Outsourcing(Frozen):
         if self.enabled and self.age_threshold_hours is None and self.backlog_threshold_exams is None:
             raise ValueError("enabled outsourcing needs age_threshold_hours or backlog_threshold_exams")
         return self
+
+
+class Teleradiology(Frozen):
+    """Out-of-hours reporting bought from a teleradiology company (the NHS's night cover).
+
+    Exams of the covered urgencies and modalities acquired inside a cover window go to the company
+    at acquisition; at the start of each window it also takes those still waiting. They come back
+    reported after a draw from `turnaround_hours`.
+    """
+
+    enabled: bool = False
+    windows: tuple[Session, ...] = Field(description="weekly cover windows, e.g. nightly 20:00-24:00 and 00:00-08:00")
+    urgencies: tuple[str, ...] = Field(min_length=1, description="urgency codes the contract covers")
+    modalities: tuple[str, ...] = Field(min_length=1, description="modality codes the contract covers")
+    price: dict[str, tuple[NonNegativeFloat, ...]] = Field(description="£ per exam by modality and band")
+    turnaround_hours: Distribution = Field(description="from acquisition (or the window's start) to report, hours")
 
 
 class Broker(Frozen):
@@ -297,7 +350,7 @@ class Finance(Frozen):
     inter_trust_charge: dict[str, tuple[NonNegativeFloat, ...]] = Field(
         default_factory=dict, description="£ per exam the owning trust pays the reading trust, by modality and band")
     commissioner_income: dict[str, tuple[NonNegativeFloat, ...]] = Field(
-        default_factory=dict, description="£ per home-reported exam the trust receives from commissioners")
+        default_factory=dict, description="£ per reported exam (any route) the owning trust receives from commissioners")
 
 
 class Scenario(Frozen):
@@ -317,10 +370,26 @@ class Scenario(Frozen):
     staff: tuple[StaffGroup, ...] = ()
     policy: Policy = Policy()
     outsourcing: Outsourcing | None = None
+    teleradiology: Teleradiology | None = None
     home_reporting: HomeReporting | None = None
     agreements: tuple[Agreement, ...] = ()
     outages: tuple[Outage, ...] = ()
     finance: Finance = Finance()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_per_trust_counts(cls, data: Any) -> Any:
+        """A staff group or backlog block may give `counts = {RX1 = 20, ...}` instead of one trust and count:
+        it stands for one entry per trust (same template), in the order given."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("staff"), (list, tuple)):
+            data["staff"] = _expand_counts(data["staff"])
+        demand = data.get("demand")
+        if isinstance(demand, dict) and isinstance(demand.get("initial_backlog"), (list, tuple)):
+            data["demand"] = {**demand, "initial_backlog": _expand_counts(demand["initial_backlog"])}
+        return data
 
     @field_validator("start_date")
     @classmethod

@@ -29,6 +29,15 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         if duplicates:
             problems.append((f"{kind if kind != 'subspecialty' else 'subspecialties'}", f"duplicate {kind} code(s): {', '.join(duplicates)}"))
 
+    for i, trust in enumerate(scn.trusts):
+        problems += [(f"trusts.{i}.modality_multiplier.{c}", f"unknown modality {c!r}")
+                     for c in trust.modality_multiplier if c not in modalities]
+        problems += [(f"trusts.{i}.subspecialty_weight.{c}", f"unknown subspecialty {c!r}")
+                     for c in trust.subspecialty_weight if c not in subspecialties]
+    problems += [(f"demand.bank_holiday_factor.{name}", f"unknown profile {name!r}; demand.profiles has "
+                  f"{sorted(scn.demand.profiles)}") for name in scn.demand.bank_holiday_factor
+                 if name not in scn.demand.profiles]
+
     for i, urgency in enumerate(scn.urgencies):
         if urgency.profile not in scn.demand.profiles:
             problems.append((f"urgencies.{i}.profile", f"unknown profile {urgency.profile!r}; demand.profiles has {sorted(scn.demand.profiles)}"))
@@ -88,6 +97,19 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
             problems.append(("finance.insourcing_tariff", "home reporting needs an insourcing tariff"))
     if scn.policy.kind in ("pooled", "brokered") and scn.finance.inter_trust_charge == {}:
         problems.append(("finance.inter_trust_charge", f"a {scn.policy.kind} policy needs an inter-trust charge"))
+
+    if scn.teleradiology is not None:
+        tele = scn.teleradiology
+        problems += [("teleradiology.urgencies", f"unknown urgency {c!r}") for c in tele.urgencies if c not in urgencies]
+        problems += [("teleradiology.modalities", f"unknown modality {c!r}") for c in tele.modalities
+                     if c not in modalities]
+        for modality in scn.modalities:
+            if modality.code in tele.modalities:
+                prices = tele.price.get(modality.code)
+                if prices is None or len(prices) < len(modality.band_mix):
+                    problems.append((f"teleradiology.price.{modality.code}",
+                                     f"needs a price for each of the {len(modality.band_mix)} bands"))
+        problems += [(f"teleradiology.price.{c}", f"unknown modality {c!r}") for c in tele.price if c not in modalities]
 
     if scn.outsourcing is not None:
         out = scn.outsourcing

@@ -1,8 +1,18 @@
 """The workforce made concrete: staff groups expanded into individual reporters.
 
 Each reporter gets absolute on-duty intervals over the horizon (weekly timetable minus leave
-weeks, back-to-back sessions merged so that a 24/7 rota never stops mid-exam) and an eligibility
-rule. Leave weeks are drawn from the reporter's own named stream.
+weeks, bank holidays and the spells its post is vacant, back-to-back sessions merged so that a
+24/7 rota never stops mid-exam) and an eligibility rule.
+
+Leave is a rate, not a count of weeks: leave comes in blocks of LEAVE_BLOCK_WEEKS, and block j of
+a reporter is leave when frac(j x rate + phase) < rate, rate = leave_weeks_per_year / 52. Phases
+are spread evenly over a group (one random offset per group), as a department's leave rota keeps
+the share away steady: the expected share of weeks on leave is the annual rate for any horizon,
+and the realised share in any week is within one reporter per group of it.
+
+A staff group's `count` is its posts (establishment). With a vacancy rate v each post alternates
+filled and vacant spells, exponential with means F (1 - v) / v and F (F = months_to_fill), so it
+is vacant a share v of the time; posts added by annual_growth open vacant and are recruited to.
 """
 
 from __future__ import annotations
@@ -14,6 +24,11 @@ import pandas as pd
 
 from sim.scenario import DAYS, HOURS_PER_WEEK, Scenario, StaffGroup
 from sim.streams import stream
+
+LEAVE_BLOCK_WEEKS = 2
+"""ESTIMATE: consultants take annual leave mostly as one- or two-week blocks (no source read)."""
+HOURS_PER_MONTH = 365.25 * 24 / 12
+HOURS_PER_YEAR = 365.25 * 24
 
 
 @dataclass(frozen=True)
@@ -111,11 +126,68 @@ def subtract(spans, cuts) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
-def _on_duty(group: StaffGroup, n_weeks: int, leave: set[int], horizon: float) -> tuple[tuple[float, float], ...]:
+def leave_weeks(rate: float, phase: float, n_weeks: int) -> set[int]:
+    """Weeks on leave for a reporter with leave `rate` (share of weeks) and `phase` in [0, 1)."""
+    if rate <= 0:
+        return set()
+    blocks = np.arange(n_weeks) // LEAVE_BLOCK_WEEKS
+    return set(np.flatnonzero(np.mod(blocks * rate + phase, 1.0) < rate).tolist())
+
+
+def group_leave_phases(seed: int, replication: int, group: StaffGroup, n_posts: int) -> np.ndarray:
+    """Leave phases of a group's posts: evenly spread, with one random offset for the whole group."""
+    offset = stream(seed, replication, "leave", group.trust, group.name).random()
+    return np.mod(offset + np.arange(n_posts) / max(n_posts, 1), 1.0)
+
+
+def bank_holiday_spans(scn: Scenario) -> list[tuple[float, float]]:
+    """(start, end) hours of each bank holiday inside the horizon."""
+    days = sorted((d - scn.start_date).days for d in scn.demand.bank_holidays)
+    return [(d * 24.0, d * 24.0 + 24) for d in days if 0 <= d * 24 < scn.horizon_hours]
+
+
+def n_posts(group: StaffGroup, horizon_hours: float) -> int:
+    """Posts the group has by the horizon: its count grown at annual_growth."""
+    if group.annual_growth == 0 or group.count == 0:
+        return group.count
+    return int(np.floor(group.count * (1 + group.annual_growth) ** (horizon_hours / HOURS_PER_YEAR) + 1e-9))
+
+
+def vacant_spans(group: StaffGroup, post: int, reporter_id: str, seed: int, replication: int,
+                 horizon: float) -> list[tuple[float, float]]:
+    """When post number `post` (0-based) of the group is vacant over the horizon."""
+    if post < group.count:
+        opens = 0.0
+    else:  # the establishment reaches post + 1 at this time
+        opens = HOURS_PER_YEAR * np.log((post + 1) / group.count) / np.log(1 + group.annual_growth)
+    spans = [(0.0, opens)] if opens > 0 else []
+    v = group.vacancy_rate
+    if v == 0:
+        if opens > 0:  # a new post with no vacancy rate is filled as it opens
+            return spans
+        return []
+    rng = stream(seed, replication, "post", reporter_id)
+    mean_vacant = group.months_to_fill * HOURS_PER_MONTH
+    mean_filled = mean_vacant * (1 - v) / v
+    # an existing post starts in its long-run state (vacant with probability v); a new one opens vacant
+    vacant = opens > 0 or rng.random() < v
+    t = opens
+    while t < horizon:
+        length = rng.exponential(mean_vacant if vacant else mean_filled)
+        if vacant:
+            spans.append((t, min(t + length, horizon)))
+        t += length
+        vacant = not vacant
+    return merge(spans)
+
+
+def _on_duty(group: StaffGroup, n_weeks: int, leave: set[int], horizon: float,
+             cuts: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
     week = weekly_intervals(group)
     spans = [(w * HOURS_PER_WEEK + s, w * HOURS_PER_WEEK + e)
              for w in range(n_weeks) if w not in leave for s, e in week]
-    return tuple((s, min(e, horizon)) for s, e in merge(spans) if s < horizon)
+    on = tuple((s, min(e, horizon)) for s, e in merge(spans) if s < horizon)
+    return subtract(on, merge(cuts)) if cuts else on
 
 
 def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter]:
@@ -125,6 +197,7 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
     sub_index = {code: i for i, code in enumerate(scn.subspecialties)}
     n_weeks = int(np.ceil(scn.horizon_weeks))
     everywhere = frozenset(range(len(scn.trusts)))
+    holidays = bank_holiday_spans(scn)
     reporters = []
     for group in scn.staff:
         home = trust_index[group.trust]
@@ -132,13 +205,14 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
             (trust_index[a.trust], Profile(frozenset(modality_index[c] for c in a.modalities), a.max_band,
                                            frozenset(sub_index[c] for c in a.subspecialties)))
             for a in scn.agreements if a.readers == group.name and a.reader_trust == group.trust)
-        leave_weeks = int(round(group.leave_weeks_per_year * scn.horizon_weeks / 52))
-        for k in range(group.count):
+        posts = n_posts(group, scn.horizon_hours)
+        phases = group_leave_phases(seed, replication, group, posts)
+        rate = group.leave_weeks_per_year / 52
+        for k in range(posts):
             reporter_id = f"{group.trust}-{group.name}-{k + 1:03d}"
-            leave: set[int] = set()
-            if leave_weeks:
-                rng = stream(seed, replication, "leave", reporter_id)
-                leave = set(rng.choice(n_weeks, size=min(leave_weeks, n_weeks), replace=False).tolist())
+            leave = leave_weeks(rate, phases[k], n_weeks)
+            cuts = [] if group.works_bank_holidays else list(holidays)
+            cuts += vacant_spans(group, k, reporter_id, seed, replication, scn.horizon_hours)
             reporters.append(Reporter(
                 reporter_id=reporter_id,
                 group=group.name,
@@ -151,7 +225,7 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
                 subspecialties=frozenset(sub_index[c] for c in group.subspecialties),
                 speed=group.speed,
                 hourly_cost=group.hourly_cost,
-                intervals=_on_duty(group, n_weeks, leave, scn.horizon_hours),
+                intervals=_on_duty(group, n_weeks, leave, scn.horizon_hours, cuts),
                 home_workstation=group.home_workstation,
                 leave_weeks=frozenset(leave),
                 agreements=agreements,

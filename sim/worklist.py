@@ -21,10 +21,11 @@ import numpy as np
 from sim.demand import ExamTable
 from sim.workforce import Profile, Reporter
 
-ROUTES = ("unreported", "core", "outsourced", "home", "brokered")
+ROUTES = ("unreported", "core", "outsourced", "home", "brokered", "teleradiology")
 """Route codes stored per exam (append new ones, never reorder): core = own trust's reporter in a
 core session; home = an extra home (insourced) session; brokered = another trust's reporter in a
-core session (pooled, brokered or agreement work); outsourced = sent to the company."""
+core session (pooled, brokered or agreement work); outsourced = sent to the company by the
+threshold rule; teleradiology = reported by the out-of-hours (night) contract."""
 ROUTE_CODE = {name: code for code, name in enumerate(ROUTES)}
 
 
@@ -44,7 +45,11 @@ class Worklists:
     has taken (exams before it are read, in hand, committed to an idle reporter, or sent out).
     """
 
-    def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int, n_trusts: int):
+    def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int, n_trusts: int,
+                 tag: np.ndarray | None = None, parked: np.ndarray | None = None):
+        """`tag` (small ints per exam) splits queues further, e.g. work a night contract may take;
+        `parked` exams (a boolean mask) get positions and outcome records but join no queue: a
+        policy routed them before the run."""
         self.exams = exams
         at_trust = [[r.profile_at(t) for t in range(n_trusts)] for r in reporters]
         self.profiles: list[Profile] = list(dict.fromkeys(p for row in at_trust for p in row if p is not None))
@@ -54,7 +59,14 @@ class Worklists:
         exam_class, self.class_members = self._skill_classes(exams, reporters)
 
         n_classes = max(len(self.class_members), 1)
-        key = (exams.trust.astype(np.int64) * n_urgencies + exams.urgency) * n_classes + exam_class
+        n_tags = int(tag.max(initial=0)) + 1 if tag is not None else 1
+        key = ((exams.trust.astype(np.int64) * n_urgencies + exams.urgency) * n_classes + exam_class) * n_tags
+        if tag is not None:
+            key += tag
+        n_parked = 0
+        if parked is not None and parked.any():
+            key[parked] = n_trusts * n_urgencies * n_classes * n_tags  # after every real queue
+            n_parked = 1
         # few distinct keys: a 16-bit stable sort is a radix sort, O(n), and keeps age order inside each queue
         key = key.astype(np.int16 if key.max(initial=0) < 2**15 else np.int64)
         order = np.argsort(key, kind="stable")
@@ -63,10 +75,12 @@ class Worklists:
         queue_keys = sorted_key[starts].astype(np.int64)
         sizes = np.diff(np.r_[starts, len(key)])
         del key, sorted_key
-        self.q_trust = (queue_keys // n_classes // n_urgencies).tolist()
-        self.q_urgency = (queue_keys // n_classes % n_urgencies).tolist()
-        self.q_class = (queue_keys % n_classes).tolist()
         n_queues = len(queue_keys)
+        real = queue_keys[: n_queues - n_parked] // n_tags
+        self.q_tag = (queue_keys[: n_queues - n_parked] % n_tags).tolist()
+        self.q_trust = (real // n_classes // n_urgencies).tolist()
+        self.q_urgency = (real // n_classes % n_urgencies).tolist()
+        self.q_class = (real % n_classes).tolist()
 
         # each queue's segment is followed by one sentinel, so the i-th exam in queue order of
         # queue q stands at position i + q
@@ -82,8 +96,9 @@ class Worklists:
         np.frombuffer(self.times, dtype=np.float64)[position] = exams.arrival
         self.work = _array("d", 0.0, n_positions)
         np.frombuffer(self.work, dtype=np.float64)[position] = exams.work_hours
-        self.q_start = q_start.tolist()
-        self.q_end = (q_start + sizes).tolist()  # the sentinel's position
+        # the parked segment (last, if any) is not a queue: no pointer ever walks it
+        self.q_start = q_start.tolist()[: n_queues - n_parked]
+        self.q_end = (q_start + sizes).tolist()[: n_queues - n_parked]  # the sentinel's position
         self.ptr = list(self.q_start)
         self._cumulative_work: np.ndarray | None = None
 
@@ -131,6 +146,13 @@ class Worklists:
 
     def head_arrival(self, queue: int) -> float:
         return self.times[self.ptr[queue]]
+
+    def record(self, exam_rows: np.ndarray, left_at: np.ndarray, done_at: np.ndarray, route: int) -> None:
+        """Record outcomes of (parked) exams, given by row in the exam table."""
+        pos = self.position_of_exam[exam_rows]
+        np.frombuffer(self.left_at, dtype=np.float64)[pos] = left_at
+        np.frombuffer(self.done_at, dtype=np.float64)[pos] = done_at
+        np.frombuffer(self.route, dtype=np.int8)[pos] = route
 
     def waiting(self, queue: int, now: float) -> int:
         """Exams acquired by `now` and still in the queue."""

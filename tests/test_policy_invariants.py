@@ -362,11 +362,20 @@ def test_every_policy_keeps_the_invariants(data, seed):
                                             for b, f in r.intervals) else "outages miss duty")
 
     # -- finance reconciles with the tariffs ---------------------------------------------------
+    # consortium spend = capacity + marginal spend by route = the sum over trusts; transfers net to zero
     cost, charge = _expected_money(scn, raw)
-    assert np.isclose(totals.loc["ALL", "cost_total"], cost.sum(), rtol=1e-12, atol=1e-9)
+    marginal = np.where((raw.route == HOME) | (raw.route == OUTSOURCED), cost, 0.0)
+    capacity = np.array([sum(r.session_hours * r.hourly_cost for r in reporters if r.home_trust == ti)
+                         for ti in range(len(scn.trusts))])
+    assert np.isclose(totals.loc["ALL", "cost_total"], capacity.sum() + marginal.sum(), rtol=1e-12, atol=1e-9)
+    assert np.isclose(totals.loc["ALL", "marginal_spend"], sum(totals.loc["ALL", f"cost_{name}"] for name in
+                      ("home", "outsourced", "teleradiology")), rtol=1e-12, atol=1e-9)
+    assert np.isclose(totals.loc[scn.trust_codes, "cost_total"].sum(), totals.loc["ALL", "cost_total"], rtol=1e-12)
+    assert np.isclose(totals.loc[scn.trust_codes, "net_cost"].sum(), totals.loc["ALL", "cost_total"], rtol=1e-12)
     reading_trust = np.array([r.home_trust for r in reporters] + [-1])[raw.reader]
     for ti, code in enumerate(scn.trust_codes):
-        assert np.isclose(totals.loc[code, "cost_total"], cost[ex.trust == ti].sum(), rtol=1e-12, atol=1e-9)
+        assert np.isclose(totals.loc[code, "cost_total"], capacity[ti] + marginal[ex.trust == ti].sum(),
+                          rtol=1e-12, atol=1e-9)
         assert np.isclose(totals.loc[code, "inter_trust_paid"], charge[ex.trust == ti].sum(), rtol=1e-12, atol=1e-9)
         assert np.isclose(totals.loc[code, "inter_trust_received"], charge[reading_trust == ti].sum(),
                           rtol=1e-12, atol=1e-9)

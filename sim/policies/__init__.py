@@ -12,6 +12,7 @@ from sim.policies.home import HomeSessions
 from sim.policies.local import LocalRouting
 from sim.policies.outsourcing import ThresholdOutsourcing
 from sim.policies.pooled import PooledRouting
+from sim.policies.teleradiology import NightTeleradiology
 from sim.scenario import Scenario
 
 
@@ -24,8 +25,11 @@ def routing_for(scn: Scenario) -> Routing:
 
 
 def interventions_for(scn: Scenario) -> list[Intervention]:
-    """In order of precedence at equal times: the broker rebalances, home sessions start, outsourcing last."""
+    """In order of precedence at equal times: the night contract takes its work, the broker rebalances,
+    home sessions start, outsourcing last."""
     interventions: list[Intervention] = []
+    if scn.teleradiology is not None and scn.teleradiology.enabled:
+        interventions.append(NightTeleradiology(scn.teleradiology))
     if scn.policy.kind == "brokered":
         interventions.append(TheBroker(scn.policy.broker))
     if scn.home_reporting is not None and scn.home_reporting.enabled:
@@ -36,4 +40,4 @@ def interventions_for(scn: Scenario) -> list[Intervention]:
 
 
 __all__ = ["Intervention", "Routing", "LocalRouting", "PooledRouting", "BrokeredRouting", "TheBroker",
-           "HomeSessions", "ThresholdOutsourcing", "routing_for", "interventions_for"]
+           "HomeSessions", "ThresholdOutsourcing", "NightTeleradiology", "routing_for", "interventions_for"]
