@@ -60,6 +60,8 @@ class Trust(Frozen):
     subspecialty_weight: dict[str, NonNegativeFloat] = Field(
         default_factory=dict, description="relative weight of a subspecialty in this trust's case mix (default 1); "
                                           "the modality's mix is multiplied by it and renormalised")
+    vacancy_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="share of the trust's posts unfilled, for staff groups that set none of their own")
 
 
 class Urgency(Frozen):
@@ -228,8 +230,9 @@ class StaffGroup(Frozen):
     works_bank_holidays: bool = Field(False, description="a rota (on-call) keeps its sessions on bank holidays")
     hourly_cost: NonNegativeFloat = Field(0.0, description="£ per reporting hour in core sessions (salaried)")
     home_workstation: bool = Field(False, description="may take extra non-core home sessions (home_reporting)")
-    vacancy_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
-        0.0, description="share of the group's posts unfilled (each post is vacant this share of the time)")
+    vacancy_rate: Annotated[float, Field(ge=0, lt=1)] | None = Field(
+        None, description="share of the group's posts unfilled (each post is vacant this share of the time); "
+                          "default: the trust's vacancy_rate")
     months_to_fill: PositiveFloat = Field(12.0, description="mean months a vacant post stays unfilled")
     annual_growth: Annotated[float, Field(ge=0, le=1)] = Field(
         0.0, description="posts added per post per year (new posts start vacant and are recruited to)")
@@ -246,6 +249,8 @@ class Outsourcing(Frozen):
     urgencies: tuple[str, ...] = Field((), description="urgency codes that may be outsourced")
     check_every_hours: PositiveFloat = 1.0
     daily_cap: Annotated[int, Field(ge=0)] = Field(description="most exams sent per trust per calendar day")
+    daily_cap_by_trust: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="a trust's own daily cap (its contract or budget), overriding daily_cap")
     price: dict[str, tuple[NonNegativeFloat, ...]] = Field(description="£ per exam by modality and band")
     urgency_price_factor: dict[str, PositiveFloat] = Field(default_factory=dict, description="price multiplier by urgency (default 1)")
     turnaround_hours: Distribution = Field(description="from sending to report returned, hours")

@@ -116,6 +116,8 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         for code in out.urgencies:
             if code not in urgencies:
                 problems.append(("outsourcing.urgencies", f"unknown urgency {code!r}"))
+        problems += [(f"outsourcing.daily_cap_by_trust.{c}", f"unknown trust {c!r}") for c in out.daily_cap_by_trust
+                     if c not in trusts]
         for code in out.urgency_price_factor:
             if code not in urgencies:
                 problems.append((f"outsourcing.urgency_price_factor.{code}", f"unknown urgency {code!r}"))

@@ -154,14 +154,13 @@ def n_posts(group: StaffGroup, horizon_hours: float) -> int:
 
 
 def vacant_spans(group: StaffGroup, post: int, reporter_id: str, seed: int, replication: int,
-                 horizon: float) -> list[tuple[float, float]]:
-    """When post number `post` (0-based) of the group is vacant over the horizon."""
+                 horizon: float, v: float) -> list[tuple[float, float]]:
+    """When post number `post` (0-based) of the group is vacant over the horizon (vacancy rate `v`)."""
     if post < group.count:
         opens = 0.0
     else:  # the establishment reaches post + 1 at this time
         opens = HOURS_PER_YEAR * np.log((post + 1) / group.count) / np.log(1 + group.annual_growth)
     spans = [(0.0, opens)] if opens > 0 else []
-    v = group.vacancy_rate
     if v == 0:
         if opens > 0:  # a new post with no vacancy rate is filled as it opens
             return spans
@@ -208,11 +207,12 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
         posts = n_posts(group, scn.horizon_hours)
         phases = group_leave_phases(seed, replication, group, posts)
         rate = group.leave_weeks_per_year / 52
+        vacancy = group.vacancy_rate if group.vacancy_rate is not None else scn.trusts[home].vacancy_rate
         for k in range(posts):
             reporter_id = f"{group.trust}-{group.name}-{k + 1:03d}"
             leave = leave_weeks(rate, phases[k], n_weeks)
             cuts = [] if group.works_bank_holidays else list(holidays)
-            cuts += vacant_spans(group, k, reporter_id, seed, replication, scn.horizon_hours)
+            cuts += vacant_spans(group, k, reporter_id, seed, replication, scn.horizon_hours, vacancy)
             reporters.append(Reporter(
                 reporter_id=reporter_id,
                 group=group.name,

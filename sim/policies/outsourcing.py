@@ -3,7 +3,7 @@
 Every `check_every_hours` the company takes, per trust and oldest first, exams of the allowed
 urgencies that have waited longer than `age_threshold_hours`, then (if set) enough of the oldest
 to bring that trust's waiting exams of those urgencies down to `backlog_threshold_exams`, never
-more than `daily_cap` per trust per calendar day. Sent exams come back reported after a draw
+more than the trust's daily cap (`daily_cap_by_trust`, else `daily_cap`) per calendar day. Sent exams come back reported after a draw
 from `turnaround_hours`.
 """
 
@@ -45,6 +45,7 @@ class ThresholdOutsourcing:
         route = ROUTE_CODE["outsourced"]
         times, ptr = worklists.times, worklists.ptr
         sent_today = np.zeros(len(queues_of_trust), dtype=int)
+        caps = [cfg.daily_cap_by_trust.get(code, cfg.daily_cap) for code in engine.scenario.trust_codes]
         today = None
         while True:
             now = env.now
@@ -54,7 +55,7 @@ class ThresholdOutsourcing:
             for trust, queues in enumerate(queues_of_trust):
                 if not queues:
                     continue
-                room = cfg.daily_cap - sent_today[trust]
+                room = caps[trust] - sent_today[trust]
                 to_send = 0
                 if cfg.backlog_threshold_exams is not None:
                     to_send = sum(worklists.waiting(q, now) for q in queues) - cfg.backlog_threshold_exams
@@ -69,5 +70,5 @@ class ThresholdOutsourcing:
                     worklists.send_out(queues[heads.index(arrived)], now, next(turnaround[trust]), route)
                     room -= 1
                     to_send -= 1
-                sent_today[trust] = cfg.daily_cap - room
+                sent_today[trust] = caps[trust] - room
             yield env.timeout(cfg.check_every_hours)
