@@ -31,21 +31,26 @@ HEADLINE = [  # (metric, label, format)
     ("arrivals", "exams acquired", "{:,.0f}"),
     ("initial_backlog", "initial backlog", "{:,.0f}"),
     ("reported", "reported in-house", "{:,.0f}"),
-    ("outsourced", "outsourced", "{:,.0f}"),
+    ("outsourced", "outsourced (threshold)", "{:,.0f}"),
+    ("teleradiology", "night teleradiology", "{:,.0f}"),
     ("unreported_end", "unreported at end", "{:,.0f}"),
     ("tat_median_h", "turnaround median (h)", "{:,.1f}"),
     ("tat_p90_h", "turnaround p90 (h)", "{:,.1f}"),
     ("share_within_target", "within turnaround target", "{:.1%}"),
     ("share_over_28d", "over 28 days", "{:.2%}"),
     ("utilisation", "reporter utilisation in session", "{:.1%}"),
+    ("overtime_hours", "overtime finishing reads (h)", "{:,.0f}"),
     ("wte_delivered", "WTE of reporting delivered", "{:,.1f}"),
-    ("cost_core", "core reporting cost (£)", "{:,.0f}"),
+    ("cost_capacity", "salaried capacity, read or idle (£)", "{:,.0f}"),
     ("cost_outsourced", "outsourcing spend (£)", "{:,.0f}"),
-    ("cost_total", "total reporting cost (£)", "{:,.0f}"),
+    ("cost_teleradiology", "night teleradiology spend (£)", "{:,.0f}"),
+    ("cost_home", "insourcing (home) spend (£)", "{:,.0f}"),
+    ("cost_total", "total reporting cost: capacity + spend (£)", "{:,.0f}"),
     ("counterfactual_cost", "all-outsourced counterfactual (£)", "{:,.0f}"),
     ("saving_vs_outsourcing", "saving vs outsourcing (£)", "{:,.0f}"),
 ]
-TRUST_COLUMNS = ["arrivals", "outsourced", "unreported_end", "tat_median_h", "share_within_target"]
+TRUST_COLUMNS = ["arrivals", "outsourced", "teleradiology", "unreported_end", "tat_median_h", "share_within_target",
+                 "share_over_28d"]
 
 
 def _fmt(fmt: str, value: float) -> str:
@@ -223,6 +228,22 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sim.calibration import calibration_table, calibration_text
+
+    scn = load_scenario(args.scenario)
+    started = time.perf_counter()
+    result = run_experiment(scn, replications=args.replications, seed=args.seed, backend=args.backend,
+                            progress=not args.no_progress)
+    table = calibration_table(result)
+    out = Path(args.out)
+    atomic_write(out / "calibration.csv", lambda tmp: table.to_csv(tmp, index=False))
+    print(f"{scn.name}: {args.replications} replication(s), seed {args.seed}, {time.perf_counter() - started:.0f} s\n")
+    print(calibration_text(table))
+    print(f"\ntable in {out}/calibration.csv")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     print(write_report(args.results_dir))
     return 0
@@ -295,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("--reason", default=None, help="why the references change (required with --update; recorded in reference.json)")
     regress.add_argument("--reference-dir", default=None, help="reference folder (default results/reference in the project)")
     regress.set_defaults(handler=cmd_regress)
+
+    calibrate = verbs.add_parser("calibrate", help="the default year beside national figures (share outsourced, "
+                                                     "out-of-hours, 28 days, spend), with CIs")
+    calibrate.add_argument("scenario", nargs="?", default=str(Path(__file__).resolve().parents[1] / "params" / "emrad.toml"),
+                           help="scenario (default params/emrad.toml)")
+    calibrate.add_argument("--replications", type=_count, default=4)
+    calibrate.add_argument("--seed", type=_seed, default=1)
+    calibrate.add_argument("--backend", choices=BACKENDS, default="processes")
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    calibrate.add_argument("--out", default="results/calibration", help="where calibration.csv is written")
+    calibrate.set_defaults(handler=cmd_calibrate)
 
     report = verbs.add_parser("report", help="write RESULTS_DIR/report.html (dashboards; one self-contained file)")
     report.add_argument("results_dir", help="a results folder from `run` or `compare`")

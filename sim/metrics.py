@@ -146,12 +146,32 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
         yield "reported_after_28d", after_warmup & (tat > HOURS_28_DAYS)
     del due_28, tat
     yield "reading_hours", oc.reading_hours
+    ooh = out_of_hours(scn, ex.arrival)
+    yield "acquired_ooh", ooh
+    yield "ooh_sent_out", ooh & (oc.outsourced | oc.teleradiology)
+    del ooh
     for name in ("core", "home", "brokered", "outsourced", "teleradiology"):
         yield f"cost_{name}", np.where(oc.route == ROUTE_CODE[name], oc.cost, 0.0)
     yield "counterfactual_cost", np.nan_to_num(np.where(oc.reported | oc.outsourced | oc.teleradiology,
                                                         oc.counterfactual, 0.0))
     yield "commissioner_income", oc.income
     yield "inter_trust_paid", oc.charge
+
+
+CORE_HOURS = (8.0, 18.0)
+"""Weekday hours that count as in hours (Mon-Fri 08:00-18:00, not bank holidays); all else is out of hours."""
+
+
+def out_of_hours(scn, arrival: np.ndarray) -> np.ndarray:
+    """Whether each exam was acquired out of hours (the initial backlog never is)."""
+    hour = np.mod(arrival, HOURS_PER_WEEK)
+    weekday = hour < 5 * 24
+    clock = np.mod(hour, 24)
+    inside = weekday & (clock >= CORE_HOURS[0]) & (clock < CORE_HOURS[1])
+    if scn.demand.bank_holidays:
+        holidays = np.array([(d - scn.start_date).days for d in scn.demand.bank_holidays])
+        inside &= ~np.isin(np.floor(arrival / 24), holidays)
+    return (arrival >= 0) & ~inside
 
 
 RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "has_tat"),
@@ -170,6 +190,7 @@ def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual
     for k, name in enumerate(("tat_median_h", "tat_p90_h", "tat_p95_h")):
         out[name] = quantiles[:, k]
     for name in ("reported_core", "reported_home", "reported_brokered", "reading_hours", "home_reading_hours",
+                 "acquired_ooh", "ooh_sent_out",
                  "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "cost_teleradiology",
                  "commissioner_income", "inter_trust_paid", "reported_after_28d"):
         out[name] = summed[name]
