@@ -201,3 +201,14 @@ def test_api_page_lists_every_public_name():
     for name in sim.__all__:
         assert f'heading: "sim.{name}"' in page, name
         assert f"::: {getattr(sim, name).__module__}.{name}\n" in page
+
+
+def test_readme_links_to_the_docs_licence_and_citation():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    for target in ("LICENSE", "CITATION.cff", "docs/STRESS-DES.md", "docs/index.md"):
+        assert target in links, target
+    for target in links:
+        if "://" not in target:
+            assert (ROOT / target).exists(), target
+    assert "make docs" in text and "emrad-sim --version" in text
