@@ -126,11 +126,14 @@ def _contains_fraction(annotation: Any, field_constraints: list[Any] = ()) -> bo
 
 SUFFIX_UNITS = (("_hours", "hours"), ("_minutes", "minutes"), ("_days", "days"), ("_weeks", "weeks"),
                 ("_exams", "exams"))
-DESCRIPTION_UNITS = (  # (pattern in the description, unit): the first match wins
-    (r"£ per (?:[\w-]+ )*?(?:exam|hour)\b", None),  # None: the matched text is the unit
+# (pattern in the description, unit; None: the matched text is the unit); the first match wins
+STATED_UNITS = (  # a unit the description states outright beats anything the name suggests
+    (r"£ per (?:[\w-]+ )*?(?:exam|hour)\b", None),
     (r"\b(?:exams|hours|people|weeks) per \w+", None),
     (r"\bfractional growth per year\b", "fraction per year"),
     (r"\bexams\b[\w ]* per (?:\w+ )?day\b", "exams per day"),
+)
+HINTED_UNITS = (  # weaker hints, tried after the field's name and constraints
     (r"\bHH:MM\b", "time of day (HH:MM)"),
     (r"\bpeople\b", "people"),
     (r"\bhours\b", "hours"),
@@ -142,7 +145,7 @@ def unit_text(name: str, field: FieldInfo) -> str:
     description = field.description or ""
     if _models_in(field.annotation):
         return "section"
-    for pattern, unit in DESCRIPTION_UNITS[:4]:
+    for pattern, unit in STATED_UNITS:
         found = re.search(pattern, description)
         if found:
             return unit or found.group(0)
@@ -156,7 +159,7 @@ def unit_text(name: str, field: FieldInfo) -> str:
         return "fraction (0-1)"
     if any(w in name for w in ("multiplier", "factor", "speed")) or re.search(r"\b(relative|scales)\b", description):
         return "ratio (×)"
-    for pattern, unit in DESCRIPTION_UNITS[4:]:
+    for pattern, unit in HINTED_UNITS:
         if re.search(pattern, description):
             return unit
     element = _element(field.annotation)
@@ -227,9 +230,9 @@ def schema_sections(root: type[BaseModel]) -> dict[type[BaseModel], list[str]]:
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, field in model.model_fields.items():
             path = f"{prefix}.{name}" if prefix else name
-            many = typing.get_origin(_split(field.annotation)[0]) is tuple
+            origin = typing.get_origin(_split(field.annotation)[0])
             for nested in _models_in(field.annotation):
-                table = f"[[{path}]]" if many else f"[{path}]"
+                table = f"[[{path}]]" if origin is tuple else f"[{path}.KEY]" if origin is dict else f"[{path}]"
                 if table not in found.setdefault(nested, []):
                     found[nested].append(table)
                 walk(nested, path)
