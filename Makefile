@@ -1,4 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`. Both build .venv from nothing.
+# `make docs` builds the reference documentation (offline) into build/docs/.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,12 +8,12 @@ SEED   ?= 1
 REPS   ?= 4
 OUT    ?= results/emrad
 
-.PHONY: run test test-slow bench venv clean
+.PHONY: run test test-slow bench docs venv clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	$(BIN)/python -m pip install --quiet -e '.[test,notebooks,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -26,8 +27,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+	@echo "docs: build/docs/index.html"
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_year.py
 
 clean:
-	rm -rf $(VENV) results/emrad .pytest_cache
+	rm -rf $(VENV) results/emrad .pytest_cache build/docs

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -21,11 +22,12 @@ from sim.pilot import DEFAULT_SCENARIO as DEFAULT_PILOT
 from sim.pilot import pilot_text, reproduce_pilot
 from sim.regression import cmd_regress
 from sim.report import write_report
-from sim.results_io import write_results
+from sim.results_io import git_commit, write_results
 from sim.runner import run
 from sim.scenario import Scenario
 
 EXIT_BAD_INPUT = 2
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 HEADLINE = [  # (metric, label, format)
     ("arrivals", "exams acquired", "{:,.0f}"),
@@ -51,6 +53,31 @@ HEADLINE = [  # (metric, label, format)
 ]
 TRUST_COLUMNS = ["arrivals", "outsourced", "teleradiology", "unreported_end", "tat_median_h", "share_within_target",
                  "share_over_28d"]
+
+
+def version_text() -> str:
+    """'emrad-sim VERSION (git commit SHA)': the commit when run from a git checkout of the project, else 'unknown'.
+
+    An installed copy (site-packages) has no pyproject.toml beside the package, so git is not asked:
+    a virtualenv inside some other repository must not report that repository's commit.
+    """
+    try:
+        version = metadata.version("emrad-sim")
+    except metadata.PackageNotFoundError:
+        from sim import __version__ as version
+    commit = git_commit() if (PROJECT_ROOT / "pyproject.toml").is_file() else None
+    return f"emrad-sim {version} (git commit {commit or 'unknown'})"
+
+
+class _Version(argparse.Action):
+    """`--version`, asking git only when it is given (not on every command)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def _fmt(fmt: str, value: float) -> str:
@@ -257,6 +284,7 @@ def _backend_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emrad-sim", description="Radiology reporting capacity simulation for EMRAD.")
+    parser.add_argument("--version", action=_Version, help="print the version and the git commit (from a checkout), then exit")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     run = verbs.add_parser("run", help="run a scenario (or rerun a results folder's manifest.json)")
