@@ -9,7 +9,9 @@
 * Property (hypothesis): random small scenarios keep conservation, read each exam at most once,
   never let a reporter read two exams at a time or outside its on-duty intervals, respect
   eligibility and local routing, never leave a reporter idle on duty while an exam it may read
-  waits (work conservation), and never outsource more than ``daily_cap`` per trust per day.
+  waits (work conservation), never outsource more than ``daily_cap`` per trust per day, send the
+  night teleradiology contract only the urgencies and modalities it covers (on acquisition inside
+  a cover window, else at the start of one), and never start a core read on a bank holiday.
 * Extremes: no reporters (nothing reported; the worklist grows at the arrival rate) and a huge
   workforce (nobody waits).
 """
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -27,11 +30,13 @@ from hypothesis import strategies as st
 import sim
 from sim.metrics import backlog_series, metrics_table
 from sim.model import Engine, simulate
+from sim.policies.teleradiology import in_windows, window_starts
 from sim.worklist import ROUTE_CODE
 from tests.scenarios import ALL_DAYS, HOURS_PER_YEAR, build, mmc_data, two_trust_data
 
 CORE, OUTSOURCED, UNREPORTED = ROUTE_CODE["core"], ROUTE_CODE["outsourced"], ROUTE_CODE["unreported"]
-COUNTS = ["initial_backlog", "arrivals", "reported", "outsourced", "unreported_end"]
+TELE = ROUTE_CODE["teleradiology"]
+COUNTS = ["initial_backlog", "arrivals", "reported", "outsourced", "teleradiology", "unreported_end"]
 
 
 def raw_counts(raw, trust: int | None = None) -> dict[str, int]:
@@ -44,6 +49,7 @@ def raw_counts(raw, trust: int | None = None) -> dict[str, int]:
         "arrivals": int(np.count_nonzero(mine & (raw.exams.arrival >= 0))),
         "reported": int(np.count_nonzero(core & (raw.done_at <= horizon))),
         "outsourced": int(np.count_nonzero(mine & (raw.route == OUTSOURCED))),
+        "teleradiology": int(np.count_nonzero(mine & (raw.route == TELE))),
         # still waiting, or in a reporter's hands when the horizon struck
         "unreported_end": int(np.count_nonzero(mine & (raw.route == UNREPORTED))
                               + np.count_nonzero(core & (raw.done_at > horizon))),
@@ -51,7 +57,8 @@ def raw_counts(raw, trust: int | None = None) -> dict[str, int]:
 
 
 def assert_conserved(row: pd.Series) -> None:
-    assert row["initial_backlog"] + row["arrivals"] == row["reported"] + row["outsourced"] + row["unreported_end"]
+    assert row["initial_backlog"] + row["arrivals"] == (row["reported"] + row["outsourced"] + row["teleradiology"]
+                                                        + row["unreported_end"])
 
 
 def _measure_before(intervals: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -195,6 +202,9 @@ def small_scenarios(draw) -> dict:
                 "credentialed_trusts": draw(st.lists(st.sampled_from(codes), max_size=n_trusts, unique=True)),
                 "speed": draw(st.sampled_from([0.5, 1.0, 1.7])),
                 "leave_weeks_per_year": draw(st.sampled_from([0.0, 0.0, 12.0])),
+                "works_bank_holidays": draw(st.booleans()),
+                "vacancy_rate": draw(st.sampled_from([0.0, 0.0, 0.3])),
+                "months_to_fill": draw(st.sampled_from([0.1, 3.0])),
             })
     backlog = [{"trust": code, "modality": "XR", "urgency": draw(st.sampled_from(["U", "R"])),
                 "count": draw(st.integers(0, 30)), "min_age_days": 0, "max_age_days": draw(st.sampled_from([0.5, 3, 10]))}
@@ -221,6 +231,20 @@ def small_scenarios(draw) -> dict:
                    "exams_per_patient": draw(st.sampled_from([1.0, 1.3]))},
         "staff": staff,
     }
+    start = dt.date.fromisoformat(data["start_date"])
+    holidays = draw(st.lists(st.integers(-3, 16), max_size=3, unique=True))  # days from the start, some outside
+    data["demand"]["bank_holidays"] = [(start + dt.timedelta(days=d)).isoformat() for d in holidays]
+    data["demand"]["bank_holiday_factor"] = {"office": draw(st.sampled_from([0.0, 0.5, 1.0]))}
+    if draw(st.booleans()):
+        first = draw(st.integers(0, 22))
+        data["teleradiology"] = {
+            "enabled": True, "urgencies": draw(st.lists(st.sampled_from(["U", "R"]), min_size=1, max_size=2, unique=True)),
+            "modalities": draw(st.lists(st.sampled_from(["XR", "CT"]), min_size=1, max_size=2, unique=True)),
+            "windows": [{"days": draw(st.lists(st.sampled_from(ALL_DAYS), min_size=1, max_size=7, unique=True)),
+                         "start": f"{first:02d}:00", "end": f"{draw(st.integers(first + 1, 24)):02d}:00"}],
+            "price": {"XR": [30.0, 50.0], "CT": [70.0, 95.0]},
+            "turnaround_hours": {"kind": "exponential", "mean": 0.5},
+        }
     if draw(st.booleans()):
         trigger = draw(st.sampled_from(["age", "backlog", "both"]))
         data["outsourcing"] = {
@@ -267,7 +291,8 @@ def test_random_scenarios_keep_the_invariants(data, seed):
 
     # outcome records are consistent with the route
     core, out, waiting = raw.route == CORE, raw.route == OUTSOURCED, raw.route == UNREPORTED
-    assert np.all(core | out | waiting)
+    tele = raw.route == TELE
+    assert np.all(core | out | waiting | tele)
     assert np.all((raw.reader >= 0) == core)
     assert np.all(np.isnan(raw.left_at) == waiting) and np.all(np.isnan(raw.done_at) == waiting)
     left = raw.left_at[~waiting]
@@ -292,6 +317,32 @@ def test_random_scenarios_keep_the_invariants(data, seed):
 
     # work conservation: no reporter sits idle on duty while an exam it may read is waiting
     assert idle_while_waiting(raw) < 1e-9
+
+    # bank holidays: no core session of a group that stops on them overlaps one
+    groups = {(g.trust, g.name): g for g in scn.staff}
+    holidays = [((d - scn.start_date).days * 24, (d - scn.start_date).days * 24 + 24) for d in scn.demand.bank_holidays]
+    for r in reporters:
+        if not groups[(scn.trust_codes[r.home_trust], r.group)].works_bank_holidays:
+            assert not any(s < he and hs < e for s, e in r.intervals for hs, he in holidays), r.reporter_id
+
+    # night teleradiology: only covered work; on acquisition inside a window, else at a window start
+    tcfg = scn.teleradiology
+    if tcfg is None or not tcfg.enabled:
+        assert not tele.any()
+    elif tele.any():
+        covered_u = [i for i, u in enumerate(scn.urgencies) if u.code in tcfg.urgencies]
+        covered_m = [i for i, m in enumerate(scn.modalities) if m.code in tcfg.modalities]
+        assert np.all(np.isin(ex.urgency[tele], covered_u)) and np.all(np.isin(ex.modality[tele], covered_m))
+        inside = in_windows(tcfg, ex.arrival[tele])
+        assert np.all(raw.left_at[tele][inside] == ex.arrival[tele][inside])
+        starts = np.array(window_starts(tcfg, horizon))
+        swept = raw.left_at[tele][~inside]
+        assert np.all(np.isin(swept, starts)) and np.all(swept >= ex.arrival[tele][~inside])
+        assert np.all(raw.reader[tele] == -1) and np.all(raw.done_at[tele] >= raw.left_at[tele])
+    if tcfg is not None and tcfg.enabled:  # nothing covered and acquired inside a window is read in-house
+        covered = np.isin(ex.urgency, [i for i, u in enumerate(scn.urgencies) if u.code in tcfg.urgencies]) & \
+            np.isin(ex.modality, [i for i, m in enumerate(scn.modalities) if m.code in tcfg.modalities])
+        assert not np.any(core & covered & in_windows(tcfg, ex.arrival))
 
     # outsourcing: only when enabled, only allowed urgencies, never above the daily cap per trust per day
     cfg = scn.outsourcing
