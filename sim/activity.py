@@ -339,7 +339,8 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
     otherwise from is_core / is_outsourced; an in-house route without a report by the horizon
     (exam in a reporter's hands at the end) is written as "unreported". reporting_trust is the frame's
     ``reading_trust`` when it has one (else the reader's home trust). Outsourced exams whose
-    report had not come back by the horizon keep route "outsourced" with an empty reported_at.
+    report had not come back by the horizon keep route "outsourced" with an empty reported_at; the
+    night teleradiology contract's exams are written as "outsourced" too (the log has no night route).
     Patients are "SIM-<n>", exams "SIM-E<i>". reading_minutes=True adds the in-house reading time.
     Missing values are None (empty cells in CSV).
     """
@@ -353,6 +354,7 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
     else:
         route = np.where(exams["is_core"].to_numpy(bool), "core",
                          np.where(exams["is_outsourced"].to_numpy(bool), "outsourced", "unreported")).astype(object)
+    route = np.where(route == "teleradiology", "outsourced", route)  # an external company reported it
     in_house = np.isin(route, IN_HOUSE_ROUTES)
     route = np.where(in_house & not_reported, "unreported", route)
     in_house &= ~not_reported

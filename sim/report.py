@@ -34,20 +34,23 @@ HEADLINE_CARDS = [
     ("saving_vs_outsourcing", "saving vs all-outsourced (£)", "{:,.0f}",
      "what outsourcing every exam would have cost, minus the modelled cost"),
 ]
-FINANCE_COLUMNS = [  # (metric, label)
+FINANCE_COLUMNS = [  # (metric, label): cost of capacity, marginal spend, transfers, income
+    ("cost_capacity", "salaried capacity (read or idle)"),
     ("cost_outsourced", "outsourcing spend"),
+    ("cost_teleradiology", "night teleradiology spend"),
     ("cost_home", "insourcing (home) payments"),
-    ("cost_core", "core reporting"),
+    ("cost_total", "total cost (capacity + spend)"),
     ("inter_trust_paid", "inter-trust charges paid"),
     ("inter_trust_received", "inter-trust charges received"),
+    ("net_cost", "net cost after transfers"),
     ("commissioner_income", "commissioner income"),
-    ("cost_total", "total cost"),
     ("counterfactual_cost", "all-outsourced counterfactual"),
     ("saving_vs_outsourcing", "saving vs counterfactual"),
 ]
-ROUTES = [("core", "cost_core", "reported_core"), ("home", "cost_home", "reported_home"),
-          ("brokered", "cost_brokered", "reported_brokered"), ("outsourced", "cost_outsourced", "outsourced")]
-ROUTE_COLOURS = {"core": "#4c72b0", "home": "#55a868", "brokered": "#8172b2", "outsourced": "#c44e52"}
+# (route, cost metric, exams metric): marginal spend per exam; in-house reads add nothing to salaried capacity
+ROUTES = [("home", "cost_home", "reported_home"), ("outsourced", "cost_outsourced", "outsourced"),
+          ("teleradiology", "cost_teleradiology", "teleradiology")]
+ROUTE_COLOURS = {"capacity": "#4c72b0", "home": "#55a868", "outsourced": "#c44e52", "teleradiology": "#dd8452"}
 
 
 def fmt(format_: str, value) -> str:
@@ -149,12 +152,15 @@ def _bar_ci_figure(labels, means, lows, highs, ylabel: str, percent: bool = Fals
 
 
 def _finance_figure(by_trust: pd.DataFrame, trusts: list[str]) -> Markup:
-    """Mean spend by route per trust, stacked, with the all-outsourced counterfactual as a marker."""
+    """Mean cost per trust, stacked (salaried capacity, then marginal spend by route), with the
+    all-outsourced counterfactual as a marker."""
     fig = _figure(10, 3.2)
     ax = fig.subplots()
     x = np.arange(len(trusts))
     bottom = np.zeros(len(trusts))
-    for route, cost, _ in ROUTES:
+    for route, cost, _ in [("capacity", "cost_capacity", None), *ROUTES]:
+        if cost not in by_trust.columns:
+            continue
         values = np.nan_to_num(by_trust.reindex(trusts)[cost].to_numpy(dtype=float))
         ax.bar(x, values, bottom=bottom, color=ROUTE_COLOURS[route], label=route)
         bottom += values
@@ -387,8 +393,24 @@ def _eligibility(scn: Scenario, seed: int) -> dict:
     rows.append(["consortium", int((staff.role == "consultant").sum()), int((staff.role == "radiographer").sum()),
                  f"{staff.wte.sum():,.1f}", int(staff.home.sum())])
     workstations = _table(["home trust", "consultants", "reporting radiographers", "core WTE", "home workstations"], rows)
-    out.update(heat=heat, credentials=credentials, workstations=workstations)
+    out.update(heat=heat, credentials=credentials, workstations=workstations, capacity=_capacity(scn))
     return out
+
+
+def _capacity(scn: Scenario) -> dict:
+    """Expected reading demand against capacity per trust and skill (sim.capacity), with ratios shaded."""
+    from sim.capacity import demand_capacity_table
+
+    table = demand_capacity_table(scn)
+    rows, styles = [], []
+    for r in table.itertuples():
+        rows.append([r.trust, f"{r.demand_h:,.0f}", f"{r.capacity_h:,.0f}", fmt("{:.2f}", r.ratio),
+                     f"{r.consultant_only_demand_h:,.0f}", f"{r.consultant_capacity_h:,.0f}",
+                     fmt("{:.2f}", r.consultant_ratio)])
+        shade = [_heat(max(v - 0.9, 0.0), 0.5, (196, 78, 82)) if not pd.isna(v) else "" for v in (r.ratio, r.consultant_ratio)]
+        styles.append(["", "", "", shade[0], "", "", shade[1]])
+    return _table(["trust", "demand h/yr", "capacity h/yr", "demand / capacity", "consultant-only demand h/yr",
+                   "consultant capacity h/yr", "consultant ratio"], rows, styles)
 
 
 def _finance(by_trust_summary: pd.DataFrame, summary: pd.DataFrame, trusts: list[str], n: int) -> dict:
@@ -414,18 +436,22 @@ def _finance(by_trust_summary: pd.DataFrame, summary: pd.DataFrame, trusts: list
     rows = []
     for t in [*trusts, "consortium"]:
         src = cons["mean"] if t == "consortium" else means.loc[t]
-        row = [t]
+        in_house = src.get("reported_core", 0.0) + src.get("reported_brokered", 0.0) + src.get("reported_home", 0.0)
+        capacity = src.get("cost_capacity", np.nan)
+        row = [t, fmt("£{:,.2f}", capacity / in_house) if in_house and in_house > 0 else "—", "£0.00"]
         for _, cost, count in ROUTES:
             c, k = src.get(cost, np.nan), src.get(count, np.nan)
             row.append(fmt("£{:,.2f}", c / k) if k and not pd.isna(k) and k > 0 else "—")
         rows.append(row)
-    per_exam = _table(["trust", *[f"{r} (£/exam)" for r, _, _ in ROUTES]], rows)
+    per_exam = _table(["trust", "capacity per in-house report (average)", "core / brokered read (marginal)",
+                       *[f"{r} (£/exam)" for r, _, _ in ROUTES]], rows)
     return {"figure": _finance_figure(means, trusts), "spend": spend, "per_exam": per_exam}
 
 
 def _utilisation(reporters: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
-    per = reporters.groupby(["replication", "trust", "group"])[["reading_hours", "session_hours"]].sum().reset_index()
-    per["utilisation"] = per["reading_hours"] / per["session_hours"].where(per["session_hours"] > 0)
+    busy = "in_session_hours" if "in_session_hours" in reporters.columns else "reading_hours"  # older folders
+    per = reporters.groupby(["replication", "trust", "group"])[[busy, "session_hours"]].sum().reset_index()
+    per["utilisation"] = per[busy] / per["session_hours"].where(per["session_hours"] > 0)
     stats = _mean_ci(per.dropna(subset=["utilisation"]), ["trust", "group"], "utilisation")
     order = {t: k for k, t in enumerate(trusts)}
     stats = stats.sort_values("trust", key=lambda t: t.map(order), kind="stable")

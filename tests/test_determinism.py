@@ -160,7 +160,8 @@ def test_adding_a_trust_does_not_shift_other_trusts_streams(outsourcing):
     by_id2 = {r.reporter_id: r.intervals for r in raw2.reporters}
     by_id3 = {r.reporter_id: r.intervals for r in raw3.reporters if not r.reporter_id.startswith("T3-")}
     assert by_id2 == by_id3
-    assert by_id2 != {r.reporter_id: r.intervals for r in build_workforce(two, SEED + 1, 0)}  # leave is drawn
+    # leave is drawn (one random offset per group: over 3 weeks some other seeds give the same pattern)
+    assert any(by_id2 != {r.reporter_id: r.intervals for r in build_workforce(two, SEED + k, 0)} for k in range(1, 9))
 
 
 def outcomes_of(raw, code: str) -> dict[str, np.ndarray]:

@@ -178,7 +178,7 @@ def test_a_new_field_is_documented_without_editing_the_docs():
 
 def test_schema_sections_are_found_where_toml_puts_them():
     paths = {model.__name__: where for model, where in ref.schema_sections(Scenario).items()}
-    assert paths["Session"] == ["[[staff.sessions]]", "[[home_reporting.sessions]]"]
+    assert paths["Session"] == ["[[staff.sessions]]", "[[teleradiology.windows]]", "[[home_reporting.sessions]]"]
     assert paths["Broker"] == ["[policy.broker]"]
     assert paths["BacklogBlock"] == ["[[demand.initial_backlog]]"]
 
