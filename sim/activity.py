@@ -129,7 +129,8 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
                       trusts: Sequence[str] | None = None, modalities: Sequence[str] | None = None,
                       urgencies: Sequence[str] | None = None, n_bands: int = N_BANDS,
                       pseudonymise_reporters: bool = False, check_nhs_numbers: bool = True,
-                      name: str | None = None) -> ActivityLog:
+                      name: str | None = None, encoding: str | None = None, plausible_start=None,
+                      plausible_end=None, today=None) -> ActivityLog:
     """Read, validate and pseudonymise an activity log (CSV, Parquet or a DataFrame in the raw schema).
 
     key: pseudonymisation key; default :func:`sim.privacy.load_key` (environment, or a random
@@ -140,11 +141,17 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     check_nhs_numbers: reject a patient_id of 10 digits (spaces/hyphens allowed) that fails the NHS
         number modulus 11 check; turn off for a trust whose local hospital numbers have 10 digits.
     name: how errors name a DataFrame source (default "<DataFrame>").
+    encoding: of a CSV file; default UTF-8, or UTF-16 / UTF-8 as a byte-order mark says (also UTF-16
+        without a mark, recognised by its zero bytes).
+    plausible_start, plausible_end: the pilot's first and last day where known; timestamps more than
+        max(2 years, the pilot's length) before the start or more than a year after the end are
+        rejected. Always rejected: timestamps after `today` (default: today) and before
+        EARLIEST_TIMESTAMP (see :func:`_date_window_problems`).
     """
     if not 0 <= max_bad_fraction <= 1:
         raise ValueError(f"max_bad_fraction must be between 0 and 1, not {max_bad_fraction}")
     key = load_key() if key is None else key
-    raw, label = _read(source, name)
+    raw, label = _read(source, name, encoding)
     text = _columns(raw, label)
     dropped = tuple(c for c in raw.columns.map(lambda c: str(c).strip().lower()) if c not in COLUMNS + OPTIONAL_COLUMNS)
     n = len(raw)
@@ -183,6 +190,8 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     flag("unparseable acquired_at", text["acquired_at"].notna() & acquired.isna())
     flag("unparseable reported_at", text["reported_at"].notna() & reported.isna())
     flag("reported before acquired", (reported < acquired).fillna(False))
+    for reason, mask in _date_window_problems(acquired, reported, plausible_start, plausible_end, today):
+        flag(reason, mask)
     flag("missing reported_at for a reported route", in_house & text["reported_at"].isna())
     flag("reported_at given for an unreported exam", (route == "unreported").fillna(False) & text["reported_at"].notna())
     flag("missing reporter_id for a reported route", in_house & text["reporter_id"].isna())
@@ -221,6 +230,9 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     rows = np.arange(1, n + 1)
     rejected = pd.DataFrame({"row": rows[bad], "exam_id": exam_pseudonyms[bad], "reason": reasons[bad]})
 
+    if bad.all():  # possible with max_bad_fraction = 1: nothing is left to evaluate
+        detail = "\n".join(f"  {reason}: {counts[reason]:,} row(s), e.g. row {examples[reason]}" for reason in counts)
+        raise ActivityLogError(f"{label}: all {n:,} rows are invalid:\n{detail}", counts, examples)
     ok = ~bad
     reporter = text["reporter_id"].to_numpy(dtype=object)[ok]
     if pseudonymise_reporters:
@@ -250,7 +262,7 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
                        reporters_pseudonymised=pseudonymise_reporters, _key=key)
 
 
-def _read(source, name: str | None) -> tuple[pd.DataFrame, str]:
+def _read(source, name: str | None, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         return source, name or "<DataFrame>"
     path = Path(source)
@@ -261,9 +273,52 @@ def _read(source, name: str | None) -> tuple[pd.DataFrame, str]:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path), label
         # everything as text: ids keep leading zeros and NHS numbers never become floats
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig"), label
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or _sniff_encoding(path)), label
+    except UnicodeError as exc:
+        raise ActivityLogError(f"{label}: not {encoding or _sniff_encoding(path)} text ({exc.reason} at byte "
+                               f"{getattr(exc, 'start', '?')}); give its encoding with --encoding, e.g. latin-1, "
+                               "cp1252 or utf-16") from None
     except Exception as exc:  # pandas/pyarrow raise many kinds; the file is unusable either way
         raise ActivityLogError(f"{label}: cannot read the activity log ({exc})") from None
+
+
+#: Earliest timestamp accepted in an activity log: no RIS export holds exams from before digital
+#: RIS records (and CT, 1971, and MR, 1980, scanners); an earlier date is a typo or a default value.
+EARLIEST_TIMESTAMP = pd.Timestamp("1990-01-01")
+
+
+def _date_window_problems(acquired: pd.Series, reported: pd.Series, start, end, today) -> list[tuple[str, pd.Series]]:
+    """(reason, rows) for timestamps outside the data's plausible window (see read_activity_log)."""
+    latest = pd.Timestamp(today if today is not None else pd.Timestamp.now().normalize()) + pd.Timedelta(days=1)
+    problems = []
+    for column, times in (("acquired_at", acquired), ("reported_at", reported)):
+        problems.append((f"{column} in the future (after {(latest - pd.Timedelta(days=1)).date()})",
+                         (times >= latest).fillna(False)))
+        problems.append((f"{column} before {EARLIEST_TIMESTAMP.date()} (older than any RIS record)",
+                         (times < EARLIEST_TIMESTAMP).fillna(False)))
+        if start is not None and end is not None:
+            first, last = pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1)
+            lookback = max(pd.Timedelta(days=731), last - first)
+            problems.append((f"{column} more than {lookback.days} days before the pilot start ({first.date()})",
+                             (times < first - lookback).fillna(False)))
+            problems.append((f"{column} more than a year after the pilot end ({(last - pd.Timedelta(days=1)).date()})",
+                             (times >= last + pd.Timedelta(days=366)).fillna(False)))
+    return problems
+
+
+def _sniff_encoding(path: Path) -> str:
+    """UTF-16 or UTF-8 from a byte-order mark (or UTF-16's zero bytes); UTF-8 otherwise."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if len(head) >= 4 and head[1::2].count(0) > len(head) // 4 and head[0::2].count(0) == 0:
+        return "utf-16-le"
+    if len(head) >= 4 and head[0::2].count(0) > len(head) // 4 and head[1::2].count(0) == 0:
+        return "utf-16-be"
+    return "utf-8-sig"
 
 
 def _columns(raw: pd.DataFrame, label: str) -> dict[str, pd.Series]:

@@ -37,11 +37,48 @@ def map_unordered(fn: Callable[[Any], Any], jobs: Iterable[Any], backend: str = 
         for job in jobs:
             yield fn(job)
     elif backend == "processes":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),))
+        try:
             for future in as_completed([pool.submit(fn, job) for job in jobs]):
                 yield future.result()
+        except BaseException:  # error, Ctrl-C/SIGTERM or abandoned generator: stop the workers now
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
     else:
         yield from _dask_map(fn, jobs, workers, scheduler)
+
+
+#: Seconds between a worker's checks that the process that started it is still alive.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit as soon as the parent process is gone (killed by SIGKILL or SIGTERM).
+
+    A killed parent cannot shut its pool down, and pool workers otherwise live on (re-parented to
+    init), each finishing a replication nobody will read. A daemon thread notices the re-parenting.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued jobs and terminate running workers (instead of waiting for their replications)."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 #: Seconds to keep trying to reach a Dask scheduler before giving up with SchedulerUnreachable.

@@ -1,4 +1,8 @@
-"""The `emrad-sim` command line. Bad input ends with a readable message and exit code 2, no traceback."""
+"""The `emrad-sim` command line. Bad input ends with a readable message and exit code 2, no traceback.
+
+Exit codes and error handling: sim.cli_errors. Results folders are written as one transaction
+under a lock: sim.folders.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,14 @@ import pandas as pd
 
 from sim.activity import activity_log_from_run, codes_from_scenario, read_activity_log, write_activity_log
 from sim.atomic import atomic_write
+from sim import cli_errors as opt
 from sim.backends import BACKENDS
+from sim.cli_errors import EXIT_BAD_INPUT, BadInput, run_command
 from sim.compare import ComparisonResult, compare
 from sim.evaluation import evaluate_activity, tables_from_scenario
+from sim.estimate import default_max_memory, estimate, refusal
 from sim.experiment import ExperimentResult, run_experiment
+from sim.folders import ResultsFolder, read_identity
 from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.pilot import DEFAULT_SCENARIO as DEFAULT_PILOT
 from sim.pilot import pilot_text, reproduce_pilot
@@ -25,9 +33,11 @@ from sim.report import write_report
 from sim.results_io import git_commit, write_results
 from sim.runner import run
 from sim.scenario import Scenario
+from sim.store import RunStore
 
-EXIT_BAD_INPUT = 2
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = ["main", "build_parser", "summary_text", "comparison_text", "EXIT_BAD_INPUT"]
 
 HEADLINE = [  # (metric, label, format)
     ("arrivals", "exams acquired", "{:,.0f}"),
@@ -113,11 +123,18 @@ def _load(path: str) -> tuple[Scenario, dict]:
     if path.endswith(".json"):
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, RecursionError) as exc:
             raise ScenarioError(path, [("", f"cannot read manifest: {exc}")]) from None
-        if "scenario" not in data:
-            raise ScenarioError(path, [("scenario", "not a results manifest (no 'scenario' field)")])
-        return validate_data(data["scenario"], path), {"seed": data.get("root_seed"), "replications": data.get("replications")}
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(path, [("", f"cannot read manifest: not UTF-8 text ({exc.reason})")]) from None
+        if not isinstance(data, dict) or not isinstance(data.get("scenario"), dict):
+            raise ScenarioError(path, [("scenario", "not a results manifest (no 'scenario' table)")])
+        extra = {"seed": data.get("root_seed"), "replications": data.get("replications")}
+        for field, key, low in (("root_seed", "seed", 0), ("replications", "replications", 1)):
+            value = extra[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ScenarioError(path, [(field, f"must be a whole number of at least {low}, not {value!r}")])
+        return validate_data(data["scenario"], path), extra
     return load_scenario(path), {}
 
 
@@ -126,68 +143,101 @@ def _first_given(*values):
     return next(v for v in values if v is not None)
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario)
     print(f"{args.scenario}: OK: {scn.name!r}, {len(scn.trusts)} trusts, {sum(g.count for g in scn.staff)} reporters, "
           f"config id {scn.config_id}")
+    print(estimate(scn, 1, workers=1).text())
     return 0
+
+
+def _check_size(scn: Scenario, replications: int, args: argparse.Namespace, keep_exams: bool = False) -> None:
+    """Print the size and time estimate; refuse (exit 2) above --max-memory."""
+    workers = 1 if args.backend == "serial" or args.scheduler else None
+    est = estimate(scn, replications, workers=workers, keep_exams=keep_exams)
+    print(est.text(), flush=True)
+    limit = args.max_memory if args.max_memory is not None else default_max_memory()
+    why = refusal(est, limit)
+    if why:
+        raise BadInput(f"{args.scenario}: {why}")
+
+
+def _out_folder(text: str | None, default: Path) -> Path:
+    out = Path(text) if text else default
+    if text is not None and not text.strip():
+        raise BadInput("--out: empty folder name")
+    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     scn, from_manifest = _load(args.scenario)
     seed = _first_given(args.seed, from_manifest.get("seed"), 1)
-    replications = _first_given(args.replications, from_manifest.get("replications"), 1)
-    out = Path(args.out) if args.out else Path("results") / f"{Path(args.scenario).stem}-seed{seed}"
-    started = time.perf_counter()
-    result = run_experiment(scn, replications=replications, seed=seed, backend=args.backend,
-                            scheduler=args.scheduler, progress=not args.no_progress, store=out)
-    wall = time.perf_counter() - started
-    write_results(result, out, wall, args.backend, source=str(Path(args.scenario).resolve()))
-    if args.activity_log:  # replication 0 again, keeping its exams (same seed and replication: the same run)
-        log = activity_log_from_run(run(scn, seed, 0, keep_exams=True), scn, reading_minutes=True)
-        write_activity_log(log, out / "activity_log.parquet")
+    out = _out_folder(args.out, Path("results") / f"{Path(args.scenario).stem}-seed{seed}")
+    held = read_identity(out) if out.is_dir() else None
+    same_run = bool(held) and held.get("config_id") == scn.config_id and held.get("seed") == seed
+    replications = _first_given(args.replications, from_manifest.get("replications"),
+                                held["replications"] if same_run and isinstance(held["replications"], int) else None, 1)
+    _check_size(scn, replications, args, keep_exams=args.activity_log)
+    identity = {"scenario_name": scn.name, "config_id": scn.config_id, "seed": seed, "replications": replications}
+    with ResultsFolder(out, overwrite=args.overwrite) as folder:
+        folder.refuse_other_run([("", identity)])
+        started = time.perf_counter()
+        result = run_experiment(scn, replications=replications, seed=seed, backend=args.backend,
+                                scheduler=args.scheduler, progress=not args.no_progress, store=out)
+        wall = time.perf_counter() - started
+        staged = folder.staging
+        write_results(result, staged, wall, args.backend, source=str(Path(args.scenario).resolve()))
+        store = RunStore(out)
+        folder.keep(f for r in result.runs for f in store.files(scn.config_id, seed, r.replication))
+        if args.activity_log:  # replication 0 again, keeping its exams (same seed and replication: the same run)
+            log = activity_log_from_run(run(scn, seed, 0, keep_exams=True), scn, reading_minutes=True)
+            write_activity_log(log, staged / "activity_log.parquet")
+        write_report(staged)
+        folder.commit()
     print(summary_text(result))
     reused = len(result.runs) - len(result.computed)
     note = f" ({reused} replication(s) reused from {out}/runs)" if reused else ""
     print(f"\n{sum(r.n_exams for r in result.runs):,} exams in {len(result.runs)} replication(s), "
           f"{wall:.1f} s{note}; results in {out}/")
-    print(f"report: {write_report(out)}")
+    print(f"report: {out / 'report.html'}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if len(args.scenarios) < 2:
+        raise BadInput("compare needs at least two scenario files (a baseline and one to compare with it)")
     scenarios = {}
     for path in args.scenarios:
         name = Path(path).stem
         if name in scenarios:
             raise ScenarioError(path, [("", f"two scenarios are named {name!r}; rename one file")])
         scenarios[name] = load_scenario(path)
-    out = Path(args.out) if args.out else Path("results") / ("compare-" + "-".join(scenarios) + f"-seed{args.seed}")
-    started = time.perf_counter()
-    result = compare(scenarios, replications=args.replications, seed=args.seed, baseline=args.baseline,
-                     backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress, store=out)
-    wall = time.perf_counter() - started  # the whole comparison: scenarios share the workers
-    table = result.differences()
-    for (name, experiment), path in zip(result.experiments.items(), args.scenarios):  # each scenario's results folder
-        write_results(experiment, out / name, wall, args.backend, source=str(Path(path).resolve()))
-    atomic_write(out / "differences.csv", lambda tmp: table.to_csv(tmp, index=False))
+    if args.baseline is not None and args.baseline not in scenarios:
+        raise BadInput(f"--baseline {args.baseline!r} is not one of the scenarios ({', '.join(scenarios)})")
+    for path, scn in zip(args.scenarios, scenarios.values()):
+        _check_size(scn, args.replications, argparse.Namespace(**{**vars(args), "scenario": path}))
+    out = _out_folder(args.out, Path("results") / ("compare-" + "-".join(scenarios) + f"-seed{args.seed}"))
+    expected = [(name, {"scenario_name": scn.name, "config_id": scn.config_id, "seed": args.seed,
+                        "replications": args.replications}) for name, scn in scenarios.items()]
+    with ResultsFolder(out, overwrite=args.overwrite) as folder:
+        folder.refuse_other_run(expected)
+        started = time.perf_counter()
+        result = compare(scenarios, replications=args.replications, seed=args.seed, baseline=args.baseline,
+                         backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress, store=out)
+        wall = time.perf_counter() - started  # the whole comparison: scenarios share the workers
+        table = result.differences()
+        staged = folder.staging
+        for (name, experiment), path in zip(result.experiments.items(), args.scenarios):  # each scenario's folder
+            write_results(experiment, staged / name, wall, args.backend, source=str(Path(path).resolve()))
+            store = RunStore(out / name)
+            folder.keep((f for r in experiment.runs for f in store.files(experiment.scenario.config_id, args.seed,
+                                                                           r.replication)), sub=name)
+        atomic_write(staged / "differences.csv", lambda tmp: table.to_csv(tmp, index=False))
+        write_report(staged)
+        folder.commit()
     print(comparison_text(result, table))
     print(f"\nresults in {out}/ (differences.csv; each scenario's replications under its own name)")
-    print(f"report: {write_report(out)}")
+    print(f"report: {out / 'report.html'}")
     return 0
 
 
@@ -228,18 +278,28 @@ def _ids(text: str | None) -> list[str] | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.pilot_start and args.pilot_end and args.pilot_end < args.pilot_start:
+        raise BadInput(f"--pilot-end {args.pilot_end} is before --pilot-start {args.pilot_start}")
+    routes = tuple(r.strip() for r in args.extra_routes.split(",") if r.strip())
+    if not routes:
+        raise BadInput("--extra-routes: give at least one route, e.g. home")
     scn = load_scenario(args.scenario) if args.scenario else None
     log = read_activity_log(args.activity, max_bad_fraction=args.max_bad_fraction,
                             pseudonymise_reporters=args.pseudonymise_reporters,
-                            check_nhs_numbers=not args.no_nhs_check, **(codes_from_scenario(scn) if scn else {}))
+                            check_nhs_numbers=not args.no_nhs_check, encoding=args.encoding,
+                            plausible_start=args.pilot_start, plausible_end=args.pilot_end,
+                            **(codes_from_scenario(scn) if scn else {}))
     tables = args.tables or (tables_from_scenario(scn) if scn else None)  # None: params/reporting_rates.toml
-    hours = args.hours_per_wte_week or (scn.finance.hours_per_wte_week if scn else 40.0)
+    hours = _first_given(args.hours_per_wte_week, scn.finance.hours_per_wte_week if scn else None, 40.0)
     evaluation = evaluate_activity(
         log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
         participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
-        suppress_below=args.suppress_below, extra_routes=tuple(r.strip() for r in args.extra_routes.split(",")))
-    out = Path(args.out) if args.out else Path("results") / f"evaluate-{Path(args.activity).stem}"
-    evaluation.write(out)
+        suppress_below=args.suppress_below, extra_routes=routes)
+    out = _out_folder(args.out, Path("results") / f"evaluate-{Path(args.activity).stem}")
+    with ResultsFolder(out, overwrite=args.overwrite) as folder:
+        folder.refuse_foreign()
+        evaluation.write(folder.staging)
+        folder.commit()
     print(evaluation.summary_text())
     print(f"\ntables in {out}/ (counts below {args.suppress_below} suppressed; aggregates and pseudonyms only)")
     return 0
@@ -272,7 +332,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    print(write_report(args.results_dir))
+    folder = Path(args.results_dir)
+    with ResultsFolder(folder) as lock:  # nobody rewrites the folder while its report is built
+        del lock
+        try:
+            path = write_report(folder)
+        except (KeyError, IndexError, TypeError, AttributeError, OSError, ValueError) as exc:
+            if isinstance(exc, ScenarioError):
+                raise BadInput(f"{folder}: damaged results folder: {exc}") from None
+            raise BadInput(f"{folder}: damaged results folder, cannot build the report "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    print(path)
     return 0
 
 
@@ -280,48 +350,64 @@ def _backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="processes", help="where replications run")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (with --backend dask)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--max-memory", type=opt.size, default=None,
+                        help="refuse a run whose estimated peak memory is larger (e.g. 8GB; default 80%% of this "
+                             "machine's memory)")
+    _overwrite_option(parser)
+
+
+def _overwrite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a results folder that holds another run (other scenario, seed, or more "
+                             "replications); without it such a folder is left alone")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emrad-sim", description="Radiology reporting capacity simulation for EMRAD.")
+    parser = argparse.ArgumentParser(
+        prog="emrad-sim", description="Radiology reporting capacity simulation for EMRAD.",
+        epilog="exit codes: 0 ok; 1 a failed check (regress drift) or an unexpected error; 2 bad input (the message "
+               "names the file, field or option); 130 interrupted")
     parser.add_argument("--version", action=_Version, help="print the version and the git commit (from a checkout), then exit")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
+    debug = argparse.ArgumentParser(add_help=False)  # --debug is accepted after the verb too
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    run = verbs.add_parser("run", help="run a scenario (or rerun a results folder's manifest.json)")
+    run = verbs.add_parser("run", parents=[debug], help="run a scenario (or rerun a results folder's manifest.json)")
     run.add_argument("scenario", help="scenario TOML, or a manifest.json from a results folder")
-    run.add_argument("--replications", type=_count, default=None, help="independent replications (default 1)")
-    run.add_argument("--seed", type=_seed, default=None, help="root seed (default 1)")
+    run.add_argument("--replications", type=opt.count, default=None, help="independent replications (default 1)")
+    run.add_argument("--seed", type=opt.non_negative_int, default=None, help="root seed (default 1)")
     run.add_argument("--out", default=None, help="results folder (default results/<scenario>-seed<S>)")
     run.add_argument("--activity-log", action="store_true",
                      help="also write replication 0's activity log (RESULTS_DIR/activity_log.parquet) for `evaluate`")
     _backend_options(run)
     run.set_defaults(handler=cmd_run)
 
-    cmp = verbs.add_parser("compare", help="compare scenarios with common random numbers (paired CIs)")
+    cmp = verbs.add_parser("compare", parents=[debug], help="compare scenarios with common random numbers (paired CIs)")
     cmp.add_argument("scenarios", nargs="+", help="scenario TOML files; the first is the baseline unless --baseline")
-    cmp.add_argument("--replications", type=_count, default=10)
-    cmp.add_argument("--seed", type=_seed, default=1)
+    cmp.add_argument("--replications", type=opt.count, default=10)
+    cmp.add_argument("--seed", type=opt.non_negative_int, default=1)
     cmp.add_argument("--baseline", default=None, help="baseline scenario name (file stem)")
     cmp.add_argument("--out", default=None, help="results folder (default results/compare-<names>-seed<S>)")
     _backend_options(cmp)
     cmp.set_defaults(handler=cmd_compare)
 
-    evaluate = verbs.add_parser("evaluate", help="evaluate a real or simulated activity log (pilot evaluation)")
+    evaluate = verbs.add_parser("evaluate", parents=[debug], help="evaluate a real or simulated activity log (pilot evaluation)")
     evaluate.add_argument("activity", help="activity log, CSV or Parquet (DESIGN section 8 schema)")
     evaluate.add_argument("--out", default=None, help="output folder (default results/evaluate-<log name>)")
-    evaluate.add_argument("--suppress-below", type=int, default=5,
+    evaluate.add_argument("--suppress-below", type=opt.non_negative_int, default=5,
                           help="hide counts 1..N-1 in the published tables (default 5; 0 = no suppression)")
-    evaluate.add_argument("--pilot-start", default=None, help="first day of the pilot, YYYY-MM-DD (default: first home report)")
-    evaluate.add_argument("--pilot-end", default=None, help="last day of the pilot, inclusive (default: last home report)")
+    evaluate.add_argument("--pilot-start", type=opt.iso_date, default=None, help="first day of the pilot, YYYY-MM-DD (default: first home report)")
+    evaluate.add_argument("--pilot-end", type=opt.iso_date, default=None, help="last day of the pilot, inclusive (default: last home report)")
     evaluate.add_argument("--participants", default=None,
                           help="reporter ids in the pilot: comma-separated or @FILE (default: everyone with a home report)")
     evaluate.add_argument("--comparison", default=None, help="reporter ids to compare against (default: all others)")
-    evaluate.add_argument("--hours-per-wte-week", type=float, default=None,
+    evaluate.add_argument("--hours-per-wte-week", type=opt.positive_float, default=None,
                           help="reporting hours in one WTE-week (default the scenario's, else 40 = 10 PAs x 4 h)")
     evaluate.add_argument("--tables", default=None,
                           help="TOML with [insourcing], [outsourcing], [reading_minutes] (default params/reporting_rates.toml)")
     evaluate.add_argument("--extra-routes", default="home", help="routes counted as extra capacity, comma-separated (default home)")
-    evaluate.add_argument("--max-bad-fraction", type=float, default=0.05,
+    evaluate.add_argument("--max-bad-fraction", type=opt.fraction, default=0.05,
                           help="fail when a larger share of rows is invalid (default 0.05)")
     evaluate.add_argument("--scenario", default=None,
                           help="use this scenario's trust/modality/urgency codes and (unless --tables) its price and "
@@ -329,56 +415,52 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pseudonymise-reporters", action="store_true", help="replace reporter ids by keyed pseudonyms too")
     evaluate.add_argument("--no-nhs-check", action="store_true",
                           help="accept 10-digit patient ids that fail the NHS number check (local hospital numbers)")
+    evaluate.add_argument("--encoding", type=opt.encoding, default=None,
+                          help="text encoding of a CSV log (default: UTF-8, or UTF-16/UTF-8 as its byte-order mark says; "
+                               "e.g. latin-1 or cp1252 for older RIS exports)")
+    _overwrite_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    pilot = verbs.add_parser("pilot", help="reproduce the first EMRAD pilot: published figures vs the model, with CIs")
+    pilot = verbs.add_parser("pilot", parents=[debug], help="reproduce the first EMRAD pilot: published figures vs the model, with CIs")
     pilot.add_argument("--scenario", default=str(DEFAULT_PILOT), help="pilot scenario (default params/pilot_nuh_neuro.toml)")
-    pilot.add_argument("--replications", type=_count, default=6)
-    pilot.add_argument("--seed", type=_seed, default=1)
+    pilot.add_argument("--replications", type=opt.count, default=6)
+    pilot.add_argument("--seed", type=opt.non_negative_int, default=1)
     pilot.add_argument("--backend", choices=BACKENDS, default="processes")
     pilot.add_argument("--out", default="results/pilot", help="where pilot_table.csv is written")
     pilot.set_defaults(handler=cmd_pilot)
 
-    regress = verbs.add_parser("regress", help="rerun the reference scenarios (params/regression) and fail when outputs drift")
+    regress = verbs.add_parser("regress", parents=[debug], help="rerun the reference scenarios (params/regression) and fail when outputs drift")
     regress.add_argument("--update", action="store_true", help="rerun and overwrite the references instead of checking them")
     regress.add_argument("--reason", default=None, help="why the references change (required with --update; recorded in reference.json)")
     regress.add_argument("--reference-dir", default=None, help="reference folder (default results/reference in the project)")
     regress.set_defaults(handler=cmd_regress)
 
-    calibrate = verbs.add_parser("calibrate", help="the default year beside national figures (share outsourced, "
-                                                     "out-of-hours, 28 days, spend), with CIs")
-    calibrate.add_argument("scenario", nargs="?", default=str(Path(__file__).resolve().parents[1] / "params" / "emrad.toml"),
+    calibrate = verbs.add_parser("calibrate", parents=[debug],
+                                 help="the default year beside national figures (share outsourced, out-of-hours, "
+                                      "28 days, spend), with CIs")
+    calibrate.add_argument("scenario", nargs="?", default=str(PROJECT_ROOT / "params" / "emrad.toml"),
                            help="scenario (default params/emrad.toml)")
-    calibrate.add_argument("--replications", type=_count, default=4)
-    calibrate.add_argument("--seed", type=_seed, default=1)
+    calibrate.add_argument("--replications", type=opt.count, default=4)
+    calibrate.add_argument("--seed", type=opt.non_negative_int, default=1)
     calibrate.add_argument("--backend", choices=BACKENDS, default="processes")
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
     calibrate.add_argument("--out", default="results/calibration", help="where calibration.csv is written")
     calibrate.set_defaults(handler=cmd_calibrate)
 
-    report = verbs.add_parser("report", help="write RESULTS_DIR/report.html (dashboards; one self-contained file)")
+    report = verbs.add_parser("report", parents=[debug], help="write RESULTS_DIR/report.html (dashboards; one self-contained file)")
     report.add_argument("results_dir", help="a results folder from `run` or `compare`")
     report.set_defaults(handler=cmd_report)
 
-    validate = verbs.add_parser("validate", help="check a scenario file; every error names the file and field")
+    validate = verbs.add_parser("validate", parents=[debug], help="check a scenario file; every error names the file and field")
     validate.add_argument("scenario")
     validate.set_defaults(handler=cmd_validate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit codes are documented in sim.cli_errors (0 ok, 1 failed, 2 bad input, 130)."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except ScenarioError as exc:
-        print(f"emrad-sim: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as exc:  # bad option values (backend, scheduler address, ...)
-        print(f"emrad-sim: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("emrad-sim: interrupted; files already written are complete", file=sys.stderr)
-        return 130
+    return run_command(args.handler, args, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -451,7 +451,8 @@ def _periods(ex: pd.DataFrame, is_extra: pd.Series, pilot_start, pilot_end, befo
     else:
         end, end_how = last_day + DAY, "last day of the log"
     if end <= start:
-        raise ValueError(f"the pilot ends ({(end - DAY).date()}) before it starts ({start.date()})")
+        raise ValueError(f"the pilot ends ({(end - DAY).date()}, {end_how}) before it starts ({start.date()}, "
+                         f"{start_how}): give pilot_start and pilot_end (--pilot-start, --pilot-end) within the log")
     if before_start is not None:
         b0, b_how = min(_day(before_start), start), "given"
     else:

@@ -9,6 +9,7 @@ and reused by the next call: an interrupted experiment resumes where it stopped.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class ExperimentResult:
     seed: int
     runs: list[RunResult]  # ordered by replication
     computed: list[int] = field(default_factory=list)  # replications computed by this call (the rest came from the store)
+    discarded: list[str] = field(default_factory=list)  # damaged or foreign cache entries deleted and recomputed (why)
 
     @property
     def replications(self) -> pd.DataFrame:
@@ -140,6 +142,7 @@ def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, ba
 
     With `store` (a results folder), replications already stored for this scenario's config id
     and seed are loaded instead of recomputed, and each new one is stored the moment it arrives.
+    A damaged or foreign stored entry is deleted and recomputed; `discarded` says which and why.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -151,11 +154,16 @@ def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, ba
     config_id = scenario.config_id
     results: list[RunResult] = []
     todo = []
+    discarded = []
     for r in range(replications):
         if cache is not None and cache.has(config_id, seed, r):
-            results.append(cache.load(config_id, seed, r))
-        else:
-            todo.append((scenario, seed, r))
+            stored, problem = cache.load_or_discard(config_id, seed, r)
+            if stored is not None:
+                results.append(stored)
+                continue
+            warnings.warn(f"discarded cache entry {problem}; recomputing replication {r}", RuntimeWarning, stacklevel=2)
+            discarded.append(problem)
+        todo.append((scenario, seed, r))
     # in one process, each replication can also show its own progress in simulated weeks
     inner_progress = progress and (backend == "serial" or workers == 1)
     fn = _one_with_progress if inner_progress else _one
@@ -167,4 +175,4 @@ def run_experiment(scenario: Scenario, replications: int = 10, seed: int = 1, ba
             results.append(result)
             computed.append(result.replication)
             bar.update(1)
-    return ExperimentResult(scenario, seed, sorted(results, key=lambda r: r.replication), sorted(computed))
+    return ExperimentResult(scenario, seed, sorted(results, key=lambda r: r.replication), sorted(computed), discarded)

@@ -11,6 +11,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from sim.scenario import Scenario
+from sim.scenario_bounds import value_problems
 from sim.scenario_checks import reference_problems
 
 
@@ -24,22 +25,57 @@ class ScenarioError(ValueError):
         super().__init__("invalid scenario\n  " + "\n  ".join(lines))
 
 
+#: Longest `extends` chain followed (a longer one is almost surely a mistake, and would exhaust the stack).
+MAX_EXTENDS_DEPTH = 32
+#: Largest scenario file read (a scenario is a few kB; this stops `validate /dev/zero` and the like).
+MAX_SCENARIO_BYTES = 64 * 2**20
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text, or a ScenarioError naming the file (and the line of a bad byte)."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_SCENARIO_BYTES + 1)
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [("", "file not found")]) from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), [("", "is a folder, not a scenario file")]) from None
+    except OSError as exc:
+        raise ScenarioError(str(path), [("", f"cannot read the file ({exc.strerror or exc})")]) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(str(path), [("", f"larger than {MAX_SCENARIO_BYTES // 2**20} MB: not a scenario file")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ScenarioError(str(path), [("", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+                                             f"{column} (save the file as UTF-8)")]) from None
+
+
 def _read_toml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The file's table with its `extends` chain merged underneath it."""
     if path in chain:
         raise ScenarioError(str(path), [("extends", "circular extends: " + " -> ".join(str(p) for p in (*chain, path)))])
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(str(chain[0]), [("extends", f"chain of more than {MAX_EXTENDS_DEPTH} files "
+                                                        f"(stopped at {path})")])
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(str(path), [("", "file not found")]) from None
+        data = tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), [("", f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        raise ScenarioError(str(path), [("", "not a usable scenario: arrays or tables nested too deeply")]) from None
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    if not isinstance(parent, str):
+    if not isinstance(parent, str) or not parent.strip():
         raise ScenarioError(str(path), [("extends", "must be a file name")])
-    base = _read_toml((path.parent / parent).resolve(), (*chain, path))
+    try:
+        parent_path = (path.parent / parent).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ScenarioError(str(path), [("extends", f"not a usable file name ({exc})")]) from None
+    base = _read_toml(parent_path, (*chain, path))
     return deep_merge(base, data)
 
 
@@ -61,7 +97,7 @@ def validate_data(data: dict[str, Any], source: str) -> Scenario:
     except ValidationError as exc:
         problems = [(".".join(str(part) for part in err["loc"]), _reason(err)) for err in exc.errors()]
         raise ScenarioError(source, problems) from None
-    problems = reference_problems(scn)
+    problems = reference_problems(scn) + value_problems(scn)
     if problems:
         raise ScenarioError(source, problems)
     return scn

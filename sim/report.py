@@ -296,6 +296,9 @@ def _turnaround(tidy: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
     cells = tidy[(tidy.trust != ALL) & (tidy.modality != ALL) & (tidy.urgency != ALL)]
     wide = cells[cells.metric.isin(["share_within_target", "arrivals"])].pivot_table(
         index=["replication", "trust", "modality", "urgency"], columns="metric", values="value").reset_index()
+    for column in ("share_within_target", "arrivals"):  # an all-NaN metric (e.g. a tiny horizon) is dropped by pivot
+        if column not in wide:
+            wide[column] = np.nan
     wide = wide.dropna(subset=["share_within_target"])
     wide["met"] = wide["share_within_target"] * wide["arrivals"]
     by_u = wide.groupby(["replication", "urgency"])[["met", "arrivals"]].sum().reset_index()

@@ -31,7 +31,8 @@ class Frozen(BaseModel):
     variants with Scenario.with_changes.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are refused in every float (issue 12); ranges beyond the fields' own: sim.scenario_bounds
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _clock_to_hours(text: str) -> float:

@@ -114,8 +114,15 @@ def test_processes_backend_matches_serial(serial_out, scenario_file, tmp_path):
 def test_rewriting_a_folder_replaces_it_cleanly(serial_out, scenario_file, tmp_path):
     out = tmp_path / "rewritten"
     run_cli(str(scenario_file), "--seed", "3", "--replications", "1", "--backend", "serial", "--out", str(out))
-    run_cli(str(scenario_file), "--seed", str(SEED), "--replications", "2", "--backend", "serial", "--out", str(out))
+    # another seed is another run: refused without --overwrite (issue 12), the folder untouched
+    assert main(["run", str(scenario_file), "--seed", str(SEED), "--replications", "2", "--backend", "serial",
+                 "--out", str(out), "--no-progress"]) == 2
+    assert json.loads((out / "manifest.json").read_text())["root_seed"] == 3
+    run_cli(str(scenario_file), "--seed", str(SEED), "--replications", "2", "--backend", "serial", "--out", str(out),
+            "--overwrite")
     assert (out / "replications.csv").read_bytes() == (serial_out / "replications.csv").read_bytes()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(  # only this run's cache entries survive
+        p.name for p in (serial_out / "runs").iterdir())
     assert json.loads((out / "manifest.json").read_text())["root_seed"] == SEED
     assert leftovers(out) == []
 
