@@ -40,10 +40,12 @@ Equivalence margin (statistical tier)
       replications are independent samples of the same model and diff / SE_diff follows
       (approximately) Welch's t, with 9 to 18 degrees of freedom for the 10 + 10 replications
       stored (:data:`REPLICATIONS`). P(|t| > 5) is 0.0001 at 18 df (equal variances) and 0.0007
-      at the 9-df worst case, so over the 9 key metrics x 3 fixtures (27 positively correlated
-      comparisons) a false alarm is rare (Bonferroni bound 0.3% at 18 df, 2% at 9 df). Yet a
+      at the 9-df worst case, so over the 16 key metrics x 4 fixtures (64 positively correlated
+      comparisons, several identically zero in a fixture without that route) a false alarm is rare
+      (Bonferroni bound 0.6% at 18 df, 4.5% at 9 df). Yet a
       real change is caught once it shifts a metric by more than 5 x sqrt(2/10) = 2.2
-      between-replication standard deviations. Checked on these fixtures: 20 other seeds
+      between-replication standard deviations. Checked on the first three fixtures with the first
+      9 key metrics (before issue 9 added the routes and costs): 20 other seeds
       against the seed-1 references (540 comparisons) gave |diff| / SE_diff of at most 4.1, no
       failure; reading times x 1.05 fail several key metrics in every fixture (x 1.02 already in
       the heavy one), and x 1.3 fails 4 to 8 of the 9 by 5 to 60 SE_diff. With 5 replications
@@ -100,8 +102,9 @@ COLUMNS = [*KEYS, "value"]
 FLOAT_FORMAT = "%.17g"  # 17 significant digits: every float64 reads back exactly
 NA_REP = "nan"  # float("nan") reads it back
 
-KEY_METRICS = ("arrivals", "reported", "outsourced", "unreported_end", "share_within_target", "tat_median_h",
-               "tat_p90_h", "cost_total", "utilisation")
+KEY_METRICS = ("arrivals", "reported", "outsourced", "teleradiology", "unreported_end", "share_within_target",
+               "tat_median_h", "tat_p90_h", "reported_home", "reported_brokered", "cost_capacity", "cost_outsourced",
+               "cost_teleradiology", "cost_home", "cost_total", "utilisation")
 K_SE = 5.0
 REL_TOL = 0.01
 ABS_TOL = 1e-9
