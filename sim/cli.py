@@ -198,18 +198,21 @@ def _ids(text: str | None) -> list[str] | None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario) if args.scenario else None
     log = read_activity_log(args.activity, max_bad_fraction=args.max_bad_fraction,
-                            pseudonymise_reporters=args.pseudonymise_reporters,
+                            pseudonymise_reporters=not args.keep_reporter_ids,
                             check_nhs_numbers=not args.no_nhs_check, **(codes_from_scenario(scn) if scn else {}))
     tables = args.tables or (tables_from_scenario(scn) if scn else None)  # None: params/reporting_rates.toml
     hours = args.hours_per_wte_week or (scn.finance.hours_per_wte_week if scn else 40.0)
     evaluation = evaluate_activity(
         log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
         participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
-        suppress_below=args.suppress_below, extra_routes=tuple(r.strip() for r in args.extra_routes.split(",")))
+        suppress_below=args.suppress_below, extra_routes=tuple(r.strip() for r in args.extra_routes.split(",")),
+        before_start=args.before_start, margin=args.margin, round_to=args.round_to,
+        outsourced_share=tuple(float(v) for v in args.outsourced_share.split(",")), lead_in_days=args.lead_in_days)
     out = Path(args.out) if args.out else Path("results") / f"evaluate-{Path(args.activity).stem}"
     evaluation.write(out)
     print(evaluation.summary_text())
-    print(f"\ntables in {out}/ (counts below {args.suppress_below} suppressed; aggregates and pseudonyms only)")
+    print(f"\ntables, parallel_trends.png and evaluation.html in {out}/ (counts 1-{args.suppress_below - 1} "
+          f"suppressed, others rounded to {args.round_to}; aggregates and pseudonyms only)")
     return 0
 
 
@@ -260,10 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", help="evaluate a real or simulated activity log (pilot evaluation)")
     evaluate.add_argument("activity", help="activity log, CSV or Parquet (DESIGN section 8 schema)")
     evaluate.add_argument("--out", default=None, help="output folder (default results/evaluate-<log name>)")
-    evaluate.add_argument("--suppress-below", type=int, default=5,
-                          help="hide counts 1..N-1 in the published tables (default 5; 0 = no suppression)")
-    evaluate.add_argument("--pilot-start", default=None, help="first day of the pilot, YYYY-MM-DD (default: first home report)")
-    evaluate.add_argument("--pilot-end", default=None, help="last day of the pilot, inclusive (default: last home report)")
+    evaluate.add_argument("--suppress-below", type=int, default=8,
+                          help="hide counts 1..N-1 in the published tables (default 8: NHS practice; 0 = no suppression)")
+    evaluate.add_argument("--round-to", type=int, default=5,
+                          help="round other published counts to the nearest N (default 5; 1 = no rounding)")
+    evaluate.add_argument("--margin", type=float, default=-0.10,
+                          help="non-inferiority margin for core output, a relative change (default -0.10: a 10%% drop)")
+    evaluate.add_argument("--outsourced-share", default="0.5,1",
+                          help="share of extra exams that would otherwise have been outsourced: one value or LOW,HIGH "
+                               "(default 0.5,1)")
+    evaluate.add_argument("--before-start", default=None,
+                          help="first day of the 'before' period (default: as many whole weeks as the pilot, after the lead-in)")
+    evaluate.add_argument("--lead-in-days", type=int, default=14,
+                          help="days at the start of the log left out of 'before' (default 14)")
+    evaluate.add_argument("--pilot-start", default=None,
+                          help="first day of the pilot, YYYY-MM-DD (default: Monday of the first home report's week)")
+    evaluate.add_argument("--pilot-end", default=None,
+                          help="last day of the pilot, inclusive (default: Sunday of the last home report's week)")
     evaluate.add_argument("--participants", default=None,
                           help="reporter ids in the pilot: comma-separated or @FILE (default: everyone with a home report)")
     evaluate.add_argument("--comparison", default=None, help="reporter ids to compare against (default: all others)")
@@ -277,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scenario", default=None,
                           help="use this scenario's trust/modality/urgency codes and (unless --tables) its price and "
                                "reading-time tables: for logs exported from a run")
-    evaluate.add_argument("--pseudonymise-reporters", action="store_true", help="replace reporter ids by keyed pseudonyms too")
+    evaluate.add_argument("--keep-reporter-ids", action="store_true",
+                          help="keep staff ids as they are (default: replaced by keyed pseudonyms; staff lists are mapped)")
     evaluate.add_argument("--no-nhs-check", action="store_true",
                           help="accept 10-digit patient ids that fail the NHS number check (local hospital numbers)")
     evaluate.set_defaults(handler=cmd_evaluate)
