@@ -53,7 +53,7 @@ def reporter_weeks(ex: pd.DataFrame, benchmark: np.ndarray, weeks: dict[str, lis
                       else 0.0, benchmark)
     rows = pd.DataFrame({"reporter_id": ex["reporter_id"].to_numpy(dtype=object)[done],
                          "week": (ex["reported_at"][done].dt.normalize()
-                                  - pd.to_timedelta(ex["reported_at"][done].dt.dayofweek, unit="D")).to_numpy(),
+                                  - pd.to_timedelta(ex["reported_at"][done].dt.day_of_week, unit="D")).to_numpy(),
                          "core": core[done].astype(np.int64), "minutes": np.where(core[done], filled[done], 0.0)})
     period_of = {w: name for name, mondays in weeks.items() for w in mondays}
     rows = rows[rows["week"].isin(list(period_of))]
@@ -142,11 +142,13 @@ def pre_trend_test(panel: pd.DataFrame) -> dict:
                    (treated * (index - index.mean()))[:, None]])[keep]
     y, groups = y[keep], r_index[keep]
     X = X[:, X.any(axis=0)]
+    from threadpoolctl import threadpool_limits
+
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), threadpool_limits(1):
             fit = sm.GLM(y / max(y.mean(), 1e-9), X, family=sm.families.Poisson()).fit(
                 cov_type="cluster", cov_kwds={"groups": groups, "use_correction": True, "df_correction": True})
-    except (np.linalg.LinAlgError, ValueError):
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
         return out
     b, se = float(fit.params[-1]), float(fit.bse[-1])
     inference = t_inference(b, se, min(n_t, n_c) - 1, 0.95)

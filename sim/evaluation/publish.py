@@ -161,7 +161,8 @@ def verdict_text(ev) -> list[str]:
     for row in ev.productivity_tests.itertuples(index=False):
         name = "difference-in-differences" if row.test == "difference_in_differences" else "participants before vs during"
         if not np.isfinite(row.rate_ratio) or not np.isfinite(row.ci_low):
-            lines.append(f"core output, {name}: not estimable (n={row.n} participants, {row.n_comparison} comparison)")
+            lines.append(f"core output, {name}: not estimable, so no verdict against the margin {margin:+.0%} "
+                         f"(n={row.n} participants, {row.n_comparison} comparison; at least 2 of each are needed)")
             continue
         lines.append(f"core output, {name}: rate ratio {row.rate_ratio:.3f} [90% CI {row.ci_low:.3f}, {row.ci_high:.3f}]"
                      f" -> {row.verdict.upper()} (margin {margin:+.0%}; n={row.n} participants"
