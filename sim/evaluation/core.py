@@ -101,13 +101,15 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
                       key: bytes | None = None, read_options: Mapping[str, Any] | None = None,
                       margin: float = -0.10, round_to: int = DEFAULT_ROUND_TO,
                       outsourced_share: float | tuple[float, float] = (0.5, 1.0), premium_pa_hours: float = 3.0,
-                      lead_in_days: int = 14, within_days: float = 7.0, backlog_max_age_days: float = 28.0) -> Evaluation:
+                      lead_in_days: int = 14, within_days: float = 7.0, backlog_max_age_days: float = 28.0,
+                      log_days: tuple | None = None) -> Evaluation:
     """Evaluate a pilot from its activity log (see the module docstrings for every definition).
 
     log_or_path: an ActivityLog, or a CSV / Parquet path or raw DataFrame, read with
         :func:`sim.activity.read_activity_log` (``key`` and ``read_options`` are passed on).
     tariffs, rates: price and benchmark-minute tables (:func:`sim.evaluation.tables.resolve_tables`).
-    pilot_start, pilot_end, before_start, lead_in_days: the periods (:mod:`sim.evaluation.periods`).
+    pilot_start, pilot_end, before_start, lead_in_days: the periods (:mod:`sim.evaluation.periods`);
+        log_days: (first, last) day the export covers when the log holds only part of it.
     participants: reporter ids in the pilot (default: everyone with an extra-route report during it).
     comparison: reporter ids to compare against (default: all other reporters).
     hours_per_wte_week: hours of one WTE-week in core PAs (DESIGN: 10 PAs x 4 h = 40).
@@ -133,7 +135,8 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
     reported = ex["reported_at"]
     is_extra = ex["route"].isin(list(extra_routes)) & reported.notna()
 
-    periods, period_notes = make_periods(ex, is_extra, pilot_start, pilot_end, before_start, lead_in_days)
+    periods, period_notes = make_periods(ex, is_extra, pilot_start, pilot_end, before_start, lead_in_days,
+                                          log_days)
     notes: list[str] = []
     (b0, b1), (p0, p1) = periods.attrs["before"], periods.attrs["during"]
     weeks = (p1 - p0) / pd.Timedelta(weeks=1)
@@ -238,7 +241,7 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
         "extra_routes": list(extra_routes), "hours_per_wte_week": hours_per_wte_week,
         "premium_pa_hours": premium_pa_hours, "margin": margin, "outsourced_share": list(shares),
         "suppress_below": int(suppress_below), "round_to": int(round_to), "max_gap_minutes": max_gap_minutes,
-        "lead_in_days": lead_in_days, "within_days": within_days, "backlog_max_age_days": backlog_max_age_days,
+        "lead_in_days": lead_in_days, "log_days": [str(d) for d in log_days] if log_days else None, "within_days": within_days, "backlog_max_age_days": backlog_max_age_days,
         "participants": int((cohort["group"] == "participant").sum()),
         "participants_given": participants is not None, "comparison_given": comparison is not None,
         "reporters_pseudonymised": log.reporters_pseudonymised, "tables": tables["sources"], "warnings": period_notes + notes,

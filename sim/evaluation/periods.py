@@ -36,12 +36,17 @@ def _monday(day: pd.Timestamp) -> pd.Timestamp:
 
 
 def make_periods(ex: pd.DataFrame, is_extra: pd.Series, pilot_start=None, pilot_end=None, before_start=None,
-                 lead_in_days: int = 14) -> tuple[pd.DataFrame, list[str]]:
-    """(periods table with attrs "before"/"during" = (start, end) half-open, warnings)."""
+                 lead_in_days: int = 14, log_days=None) -> tuple[pd.DataFrame, list[str]]:
+    """(periods table with attrs "before"/"during" = (start, end) half-open, warnings).
+
+    log_days: (first, last) day the export covers, when the log is a subset of it (e.g. only one route's
+    rows, as the simulated pilot exports); default the first acquisition and the last timestamp."""
     notes: list[str] = []
     acquired, reported = ex["acquired_at"], ex["reported_at"]
     first_day = _day(acquired.min())
     last_day = _day(max(acquired.max(), reported.max() if reported.notna().any() else acquired.max()))
+    if log_days is not None:
+        first_day, last_day = _day(log_days[0]), _day(log_days[1])
     lead_end = first_day + pd.Timedelta(days=lead_in_days)
     extra_times = reported[is_extra]
     if pilot_start is not None:
