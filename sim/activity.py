@@ -19,9 +19,14 @@ Reading (:func:`read_activity_log`):
   export than a few typos;
 * patient_id and exam_id (an accession number identifies a patient's episode) are replaced by
   keyed pseudonyms (:mod:`sim.privacy`) before anything is returned: the raw values do not survive
-  in the returned object. reporter_id (staff, not patients) is kept unless asked otherwise;
-* timestamps with a UTC offset ("...Z", "+01:00") are converted to UK local wall-clock time;
-  timestamps without one are taken as UK local time already. Results are naive datetimes.
+  in the returned object. reporter_id (staff) is pseudonymised too unless asked otherwise
+  (``pseudonymise_reporters=False``): staff lists given later are mapped with the same key;
+* timestamps with a UTC offset ("...Z", "+01:00") are exact instants; timestamps without one are UK
+  local time (Europe/London; in the repeated hour of the autumn change the earlier, BST, reading is
+  taken unless that would put a report before its acquisition; a time in the skipped spring hour is
+  moved forward). ``acquired_at`` / ``reported_at`` are naive UK local times (calendar days and
+  periods use them); ``acquired_utc`` / ``reported_utc`` are the same instants as naive UTC, and every
+  duration (turnaround, "reported before acquired", gaps between reports) is computed from them.
 
 Row numbers count data rows from 1 (row 1 is the first line after a CSV's header).
 """
@@ -36,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from sim.atomic import atomic_write
-from sim.privacy import NHS_SEPARATORS, TEXT, load_key, pseudonymise
+from sim.privacy import NHS_SEPARATORS, TEXT, check_key, load_key, pseudonymise
 
 ODS_TRUSTS = {  # DESIGN section 8; facts §7 (codes from general knowledge, unchecked)
     "RX1": "Nottingham University Hospitals",
@@ -128,7 +133,7 @@ def codes_from_scenario(scn) -> dict:
 def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = None, max_bad_fraction: float = 0.05, *,
                       trusts: Sequence[str] | None = None, modalities: Sequence[str] | None = None,
                       urgencies: Sequence[str] | None = None, n_bands: int = N_BANDS,
-                      pseudonymise_reporters: bool = False, check_nhs_numbers: bool = True,
+                      pseudonymise_reporters: bool = True, check_nhs_numbers: bool = True,
                       name: str | None = None, encoding: str | None = None, plausible_start=None,
                       plausible_end=None, today=None) -> ActivityLog:
     """Read, validate and pseudonymise an activity log (CSV, Parquet or a DataFrame in the raw schema).
@@ -137,7 +142,8 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
         per-run key with a warning). trusts / modalities / urgencies: accepted codes (default the 8
         EMRAD ODS codes, XR/CT/MR/US and ED/IP/CANCER/GP/OP); matched case-insensitively and
         stored in the spelling given here. n_bands: bands are integers 1..n_bands.
-    pseudonymise_reporters: replace reporter_id with keyed pseudonyms too.
+    key: at least 32 bytes (:func:`sim.privacy.check_key`).
+    pseudonymise_reporters: replace reporter_id with keyed pseudonyms too (default; False keeps staff ids).
     check_nhs_numbers: reject a patient_id of 10 digits (spaces/hyphens allowed) that fails the NHS
         number modulus 11 check; turn off for a trust whose local hospital numbers have 10 digits.
     name: how errors name a DataFrame source (default "<DataFrame>").
@@ -150,7 +156,7 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     """
     if not 0 <= max_bad_fraction <= 1:
         raise ValueError(f"max_bad_fraction must be between 0 and 1, not {max_bad_fraction}")
-    key = load_key() if key is None else key
+    key = load_key() if key is None else check_key(key, "the pseudonymisation key")
     raw, label = _read(source, name, encoding)
     text = _columns(raw, label)
     dropped = tuple(c for c in raw.columns.map(lambda c: str(c).strip().lower()) if c not in COLUMNS + OPTIONAL_COLUMNS)
@@ -186,10 +192,12 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
     flag(f"band not an integer 1-{n_bands}",
          text["band"].notna() & ~((band == np.round(band)) & (band >= 1) & (band <= n_bands)).fillna(False))
 
-    acquired, reported = _parse_times(text["acquired_at"]), _parse_times(text["reported_at"])
+    acquired_utc = _parse_times(text["acquired_at"])
+    reported_utc = _parse_times(text["reported_at"], after=acquired_utc)
+    acquired, reported = _local(acquired_utc), _local(reported_utc)
     flag("unparseable acquired_at", text["acquired_at"].notna() & acquired.isna())
     flag("unparseable reported_at", text["reported_at"].notna() & reported.isna())
-    flag("reported before acquired", (reported < acquired).fillna(False))
+    flag("reported before acquired", (reported_utc < acquired_utc).fillna(False))
     for reason, mask in _date_window_problems(acquired, reported, plausible_start, plausible_end, today):
         flag(reason, mask)
     flag("missing reported_at for a reported route", in_house & text["reported_at"].isna())
@@ -251,6 +259,8 @@ def read_activity_log(source: str | Path | pd.DataFrame, key: bytes | None = Non
         "reporting_trust": np.where(pd.isna(codes["reporting_trust"]), text["reporting_trust"].to_numpy(dtype=object),
                                     codes["reporting_trust"].to_numpy(dtype=object))[ok],
         "route": route.to_numpy(dtype=object)[ok],
+        "acquired_utc": acquired_utc.to_numpy()[ok],
+        "reported_utc": reported_utc.to_numpy()[ok],
     })
     if minutes is not None:
         exams["reading_minutes"] = minutes.to_numpy()[ok]
@@ -357,18 +367,36 @@ def _vocabulary(codes) -> dict[str, str]:
     return {str(code).upper(): str(code) for code in codes}
 
 
-def _parse_times(text: pd.Series) -> pd.Series:
-    """ISO 8601 text -> naive UK local datetimes (NaT for missing or unparseable); see the module docstring."""
+def _parse_times(text: pd.Series, after: pd.Series | None = None) -> pd.Series:
+    """ISO 8601 text -> naive UTC datetimes (NaT for missing or unparseable); see the module docstring.
+
+    Local (offset-less) times in the repeated autumn hour are read as BST, unless `after` (the acquisition
+    times, for reports) shows that the GMT reading is the one that keeps the report after its acquisition.
+    """
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     aware = text.str.contains(_OFFSET, na=False).to_numpy(dtype=bool)
     naive = text.notna().to_numpy(dtype=bool) & ~aware
     if naive.any():
-        out[naive] = pd.to_datetime(text[naive], format="ISO8601", errors="coerce").astype("datetime64[us]")
+        wall = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        dst = wall.dt.tz_localize(LOCAL_TZ, ambiguous=np.ones(len(wall), dtype=bool), nonexistent="shift_forward")
+        std = wall.dt.tz_localize(LOCAL_TZ, ambiguous=np.zeros(len(wall), dtype=bool), nonexistent="shift_forward")
+        chosen = dst
+        if after is not None:
+            before = after[naive].to_numpy()
+            use_std = ((dst.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy() < before)
+                       & (std.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy() >= before))
+            chosen = dst.where(~use_std, std)
+        out[naive] = chosen.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
     if aware.any():
         parsed = pd.to_datetime(text[aware].str.replace(r" +([zZ+-])", r"\1", regex=True), format="ISO8601",
                                 errors="coerce", utc=True)
-        out[aware] = parsed.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).astype("datetime64[us]")
+        out[aware] = parsed.dt.tz_localize(None).astype("datetime64[us]")
     return out
+
+
+def _local(times: pd.Series) -> pd.Series:
+    """Naive UTC -> naive UK local wall-clock time."""
+    return times.dt.tz_localize("UTC").dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).astype("datetime64[us]")
 
 
 def _nhs_valid(compact: np.ndarray, nhs_like: np.ndarray) -> np.ndarray:
@@ -461,9 +489,11 @@ def _iso(start: np.datetime64, hours: np.ndarray) -> np.ndarray:
 def write_activity_log(log: pd.DataFrame | ActivityLog, path: str | Path) -> Path:
     """Write an activity log atomically: CSV (Parquet if the name ends .parquet). Datetimes as ISO 8601.
 
-    An ActivityLog is written as its accepted, pseudonymised exams (without the source row numbers).
+    An ActivityLog is written as its accepted, pseudonymised exams (without the source row numbers and
+    the UTC columns; local times are written, as read).
     """
-    frame = log.exams.drop(columns="row") if isinstance(log, ActivityLog) else log.copy()
+    frame = (log.exams.drop(columns=["row", "acquired_utc", "reported_utc"], errors="ignore")
+             if isinstance(log, ActivityLog) else log.copy())
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))

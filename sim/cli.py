@@ -277,6 +277,22 @@ def _ids(text: str | None) -> list[str] | None:
     return [item.strip() for item in items if item.strip()]
 
 
+def _margin(text: str) -> float:
+    """A non-inferiority margin: a relative change in (-1, 0]."""
+    value = opt.number(text)
+    if not -1 < value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative drop between -1 and 0 (e.g. -0.10)")
+    return value
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    """One share, or LOW,HIGH, each between 0 and 1."""
+    values = tuple(opt.fraction(part.strip()) for part in text.split(","))
+    if len(values) not in (1, 2) or (len(values) == 2 and values[0] > values[1]):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share or LOW,HIGH between 0 and 1")
+    return values
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.pilot_start and args.pilot_end and args.pilot_end < args.pilot_start:
         raise BadInput(f"--pilot-end {args.pilot_end} is before --pilot-start {args.pilot_start}")
@@ -285,7 +301,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise BadInput("--extra-routes: give at least one route, e.g. home")
     scn = load_scenario(args.scenario) if args.scenario else None
     log = read_activity_log(args.activity, max_bad_fraction=args.max_bad_fraction,
-                            pseudonymise_reporters=args.pseudonymise_reporters,
+                            pseudonymise_reporters=not args.keep_reporter_ids,
                             check_nhs_numbers=not args.no_nhs_check, encoding=args.encoding,
                             plausible_start=args.pilot_start, plausible_end=args.pilot_end,
                             **(codes_from_scenario(scn) if scn else {}))
@@ -294,14 +310,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     evaluation = evaluate_activity(
         log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
         participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
-        suppress_below=args.suppress_below, extra_routes=routes)
+        suppress_below=args.suppress_below, extra_routes=routes, before_start=args.before_start, margin=args.margin,
+        round_to=args.round_to, outsourced_share=args.outsourced_share, lead_in_days=args.lead_in_days)
     out = _out_folder(args.out, Path("results") / f"evaluate-{Path(args.activity).stem}")
     with ResultsFolder(out, overwrite=args.overwrite) as folder:
         folder.refuse_foreign()
         evaluation.write(folder.staging)
         folder.commit()
     print(evaluation.summary_text())
-    print(f"\ntables in {out}/ (counts below {args.suppress_below} suppressed; aggregates and pseudonyms only)")
+    print(f"\ntables, parallel_trends.png and evaluation.html in {out}/ (counts 1-{args.suppress_below - 1} "
+          f"suppressed, others rounded to {args.round_to}; aggregates and pseudonyms only)")
     return 0
 
 
@@ -395,10 +413,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", parents=[debug], help="evaluate a real or simulated activity log (pilot evaluation)")
     evaluate.add_argument("activity", help="activity log, CSV or Parquet (DESIGN section 8 schema)")
     evaluate.add_argument("--out", default=None, help="output folder (default results/evaluate-<log name>)")
-    evaluate.add_argument("--suppress-below", type=opt.non_negative_int, default=5,
-                          help="hide counts 1..N-1 in the published tables (default 5; 0 = no suppression)")
-    evaluate.add_argument("--pilot-start", type=opt.iso_date, default=None, help="first day of the pilot, YYYY-MM-DD (default: first home report)")
-    evaluate.add_argument("--pilot-end", type=opt.iso_date, default=None, help="last day of the pilot, inclusive (default: last home report)")
+    evaluate.add_argument("--suppress-below", type=opt.non_negative_int, default=8,
+                          help="hide counts 1..N-1 in the published tables (default 8: NHS practice; 0 = no suppression)")
+    evaluate.add_argument("--round-to", type=opt.count, default=5,
+                          help="round other published counts to the nearest N (default 5; 1 = no rounding)")
+    evaluate.add_argument("--margin", type=_margin, default=-0.10,
+                          help="non-inferiority margin for core output, a relative change (default -0.10: a 10%% drop)")
+    evaluate.add_argument("--outsourced-share", type=_shares, default=(0.5, 1.0),
+                          help="share of extra exams that would otherwise have been outsourced: one value or LOW,HIGH "
+                               "(default 0.5,1)")
+    evaluate.add_argument("--before-start", type=opt.iso_date, default=None,
+                          help="first day of the 'before' period (default: as many whole weeks as the pilot, after the lead-in)")
+    evaluate.add_argument("--lead-in-days", type=opt.non_negative_int, default=14,
+                          help="days at the start of the log left out of 'before' (default 14)")
+    evaluate.add_argument("--pilot-start", type=opt.iso_date, default=None,
+                          help="first day of the pilot, YYYY-MM-DD (default: Monday of the first home report's week)")
+    evaluate.add_argument("--pilot-end", type=opt.iso_date, default=None,
+                          help="last day of the pilot, inclusive (default: Sunday of the last home report's week)")
     evaluate.add_argument("--participants", default=None,
                           help="reporter ids in the pilot: comma-separated or @FILE (default: everyone with a home report)")
     evaluate.add_argument("--comparison", default=None, help="reporter ids to compare against (default: all others)")
@@ -412,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scenario", default=None,
                           help="use this scenario's trust/modality/urgency codes and (unless --tables) its price and "
                                "reading-time tables: for logs exported from a run")
-    evaluate.add_argument("--pseudonymise-reporters", action="store_true", help="replace reporter ids by keyed pseudonyms too")
+    evaluate.add_argument("--keep-reporter-ids", action="store_true",
+                          help="keep staff ids as they are (default: replaced by keyed pseudonyms; staff lists are mapped)")
     evaluate.add_argument("--no-nhs-check", action="store_true",
                           help="accept 10-digit patient ids that fail the NHS number check (local hospital numbers)")
     evaluate.add_argument("--encoding", type=opt.encoding, default=None,

@@ -65,6 +65,11 @@ def _float(text: str) -> float:
     return value
 
 
+def number(text: str) -> float:
+    """Any finite number."""
+    return _float(text)
+
+
 def positive_float(text: str) -> float:
     value = _float(text)
     if value <= 0:

@@ -9,6 +9,7 @@ calibrate the scenario or is a prediction.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from sim.activity import activity_log_from_run, codes_from_scenario, read_activity_log
 from sim.backends import map_unordered
-from sim.evaluation import evaluate_activity, tables_from_scenario
+from sim.evaluation import EvaluationWarning, evaluate_activity, tables_from_scenario
 from sim.experiment import summarise
 from sim.loading import load_scenario
 from sim.runner import run
@@ -58,10 +59,13 @@ def evaluate_replication(job: tuple[Scenario, int, int]) -> dict[str, float]:
     home = result.exams[result.exams["route"] == "home"].reset_index(drop=True)
     log = activity_log_from_run(replace(result, exams=home), scn, reading_minutes=True)
     tables = tables_from_scenario(scn)
-    evaluation = evaluate_activity(
-        read_activity_log(log, key=SIMULATED_KEY, **codes_from_scenario(scn)), tariffs=tables, rates=tables,
-        pilot_start=scn.start_date, pilot_end=scn.start_date + pd.Timedelta(weeks=scn.horizon_weeks) - pd.Timedelta(days=1),
-        hours_per_wte_week=scn.finance.hours_per_wte_week, suppress_below=0)
+    last_day = scn.start_date + pd.Timedelta(weeks=scn.horizon_weeks) - pd.Timedelta(days=1)
+    with warnings.catch_warnings():  # no "before" period in a home-only log: only the volume figures are used
+        warnings.simplefilter("ignore", EvaluationWarning)
+        evaluation = evaluate_activity(
+            read_activity_log(log, key=SIMULATED_KEY, **codes_from_scenario(scn)), tariffs=tables, rates=tables,
+            pilot_start=scn.start_date, pilot_end=last_day, log_days=(scn.start_date, last_day),
+            hours_per_wte_week=scn.finance.hours_per_wte_week, suppress_below=0)
     values = {f.metric: evaluation.value(f.metric) for f in FIGURES}
     values["replication"] = replication
     return values

@@ -13,27 +13,33 @@ gives the same pseudonym in every run, so logs pseudonymised separately (e.g. tw
 still link. The key is a secret: it lives in an environment variable or a key file managed by the
 information governance lead, never in the repository and never in an output.
 
-Small-number suppression: published counts between 1 and ``threshold - 1`` (default 1-4) are
-hidden, because a count of one or two people in a narrow cell (a band, a modality, a week) can
-identify them. See :func:`suppress_small` for the marker chosen and its limits.
+Disclosure control: published counts between 1 and ``threshold - 1`` (default 1-7, NHS practice
+since 2018) are hidden, because a count of one or two people in a narrow cell (a band, a modality, a
+week) can identify them; further cells are hidden where a published total would give a hidden one
+away (secondary suppression), and the other counts are rounded to the nearest 5 (:func:`protect`).
+:func:`suppress_small` is primary suppression alone.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import re
 import secrets
 import warnings
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 KEY_ENV = "EMRAD_PSEUDONYM_KEY"
 KEY_FILE_ENV = "EMRAD_PSEUDONYM_KEY_FILE"
-MIN_KEY_BYTES = 16
+MIN_KEY_BYTES = 32
+DEFAULT_SUPPRESS_BELOW = 8  # NHS practice since 2018: counts 1-7 suppressed
+DEFAULT_ROUND_TO = 5  # ... and other counts rounded to the nearest 5
 PSEUDONYM_HEX_CHARS = 16  # 64 bits: collisions are negligible for millions of values (~n^2 / 2^65)
 SUPPRESSED_SUFFIX = "_suppressed"
 TEXT = pd.StringDtype("pyarrow")  # vectorised (Arrow) string operations: ~10x faster than Python strings
@@ -51,10 +57,12 @@ class PseudonymKeyWarning(UserWarning):
 def load_key() -> bytes:
     """The pseudonymisation key, from the environment.
 
-    Looks at ``EMRAD_PSEUDONYM_KEY`` (the key itself, used as UTF-8 bytes) or
-    ``EMRAD_PSEUDONYM_KEY_FILE`` (a file holding the key; trailing whitespace is stripped). Setting
-    both is an error, so that two different keys can never be mixed up silently. A key shorter than
-    16 bytes is refused: a short key can be guessed, and a guessed key undoes the pseudonymisation.
+    Looks at ``EMRAD_PSEUDONYM_KEY`` (the key itself) or ``EMRAD_PSEUDONYM_KEY_FILE`` (a file holding
+    it). Setting both is an error, so that two different keys can never be mixed up silently. The key
+    must be at least 32 random bytes written as hex (64+ hex digits) or base64 (:func:`parse_key`): a
+    passphrase is refused, because with a guessable key every NHS number (~10^9 valid values) can be
+    hashed and the pseudonyms reversed in about a core-hour. A key file readable by its group or by
+    others is refused (``chmod 600``).
 
     If neither is set, a random 32-byte key is generated in memory and a
     :class:`PseudonymKeyWarning` says that pseudonyms will not be linkable across runs. That key is
@@ -66,22 +74,49 @@ def load_key() -> bytes:
         raise ValueError(f"both {KEY_ENV} and {KEY_FILE_ENV} are set; set only one")
     if path:
         try:
-            key = Path(path).read_bytes().strip()
+            mode = Path(path).stat().st_mode
+            text = Path(path).read_text(encoding="ascii", errors="replace")
         except OSError as exc:
             raise ValueError(f"{KEY_FILE_ENV}={path}: cannot read the key file ({exc.strerror})") from None
-        source = f"the key file named by {KEY_FILE_ENV}"
-    elif value:
-        key = value.strip().encode("utf-8")
-        source = KEY_ENV
+        if os.name == "posix" and mode & 0o077:
+            raise ValueError(f"{KEY_FILE_ENV}={path}: the key file can be read by other users "
+                             f"(mode {mode & 0o777:o}); make it private with chmod 600")
+        return parse_key(text, f"the key file named by {KEY_FILE_ENV}")
+    if value:
+        return parse_key(value, KEY_ENV)
+    warnings.warn(
+        f"neither {KEY_ENV} nor {KEY_FILE_ENV} is set: using a random key for this run only, so "
+        "pseudonyms will not be linkable with any other run", PseudonymKeyWarning, stacklevel=2)
+    return secrets.token_bytes(32)
+
+
+def parse_key(text: str, source: str = "the key") -> bytes:
+    """A key written as text: hex (64+ hex digits) or base64 of at least 32 bytes; anything else is refused."""
+    text = text.strip()
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
+        key = bytes.fromhex(text)
     else:
-        warnings.warn(
-            f"neither {KEY_ENV} nor {KEY_FILE_ENV} is set: using a random key for this run only, so "
-            "pseudonyms will not be linkable with any other run", PseudonymKeyWarning, stacklevel=2)
-        return secrets.token_bytes(32)
+        key = b""
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                key = decode(text.encode("ascii"), validate=True) if decode is base64.b64decode else decode(text)
+                break
+            except (binascii.Error, ValueError, UnicodeEncodeError):
+                continue
+        if not key:
+            raise ValueError(f"{source} is not hex or base64: a key must be at least {MIN_KEY_BYTES} random bytes "
+                             "written as hex or base64 (e.g. secrets.token_hex(32)), not a passphrase")
+    return check_key(key, source)
+
+
+def check_key(key: bytes, source: str = "the key") -> bytes:
+    """`key` if it is bytes of at least MIN_KEY_BYTES (32) bytes; a ValueError naming `source` otherwise."""
+    if not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"{source} must be bytes (see load_key), not {type(key).__name__}")
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"the pseudonymisation key in {source} is {len(key)} bytes; use at least "
-                         f"{MIN_KEY_BYTES} random bytes (e.g. secrets.token_hex(32))")
-    return key
+        raise ValueError(f"{source} is {len(key)} bytes; use at least {MIN_KEY_BYTES} random bytes "
+                         "(e.g. secrets.token_hex(32))")
+    return bytes(key)
 
 
 def normalise_identifier(value: str) -> str:
@@ -157,11 +192,11 @@ def looks_like_nhs_number(value: str) -> bool:
     return bool(_TEN_DIGITS.fullmatch(_NHS_SEPARATORS.sub("", str(value).strip())))
 
 
-def suppress_small(table: pd.DataFrame, count_columns: Sequence[str], threshold: int = 5,
+def suppress_small(table: pd.DataFrame, count_columns: Sequence[str], threshold: int = DEFAULT_SUPPRESS_BELOW,
                    dependent: dict[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """A copy of `table` with small counts hidden: a missing value in the count plus a boolean ``<col>_suppressed``.
 
-    Counts from 1 to ``threshold - 1`` are replaced by a missing value (pandas NA in a nullable
+    Counts from 1 to ``threshold - 1`` (default 1-7) are replaced by a missing value (pandas NA in a nullable
     Int64 column when the counts are whole numbers, NaN otherwise), and a column ``<col>_suppressed``
     (True where hidden) is added after each count column. The marker is missing + flag rather than a
     "<5" string so that the column stays numeric: sums, plots and CSV readers keep working, and a
@@ -174,7 +209,7 @@ def suppress_small(table: pd.DataFrame, count_columns: Sequence[str], threshold:
     three exams describes three people.
 
     This is primary suppression only: a total published beside the cells can reveal a hidden
-    cell by subtraction. Review tables for such differencing before publication.
+    cell by subtraction; :func:`protect` adds secondary suppression and rounding.
     """
     out = table.copy()
     for col in count_columns:
@@ -189,6 +224,105 @@ def suppress_small(table: pd.DataFrame, count_columns: Sequence[str], threshold:
             out[flag] = out[flag].astype(bool) | hide
         else:
             out.insert(position, flag, hide.to_numpy())
+        for stat in (dependent or {}).get(col, ()):
+            out[stat] = pd.to_numeric(out[stat], errors="coerce").astype(float).mask(hide)
+    return out
+
+
+# ------------------------------------------------------------------------------ disclosure control
+Cell = tuple[int, str]  # (row position, column name)
+
+
+def round_counts(values, base: int = DEFAULT_ROUND_TO):
+    """Counts rounded to the nearest multiple of `base` (halves up; 0 stays 0); base <= 1: unchanged."""
+    values = pd.to_numeric(pd.Series(values), errors="coerce").astype(float)
+    if base <= 1:
+        return values
+    return np.floor(values / base + 0.5) * base
+
+
+def total_constraints(table: pd.DataFrame, columns: Sequence[str], by: Sequence[str], total_column: str,
+                      total_value: str = "ALL") -> list[tuple[Cell, list[Cell]]]:
+    """Additive constraints "total row = sum of the other rows" within each group of `by`, for each count
+    column (the total row is the one whose `total_column` is `total_value`)."""
+    out = []
+    positions = pd.Series(np.arange(len(table)), index=table.index)
+    for _, group in (table.groupby(list(by), sort=False, dropna=False) if by else [(None, table)]):
+        is_total = (group[total_column].astype(str) == total_value).to_numpy()
+        if is_total.sum() != 1 or len(group) < 2:
+            continue
+        total = int(positions[group.index[is_total][0]])
+        parts = [int(positions[i]) for i in group.index[~is_total]]
+        out.extend(((total, c), [(p, c) for p in parts]) for c in columns)
+    return out
+
+
+def row_constraints(table: pd.DataFrame, total: str, parts: Sequence[str]) -> list[tuple[Cell, list[Cell]]]:
+    """Additive constraints within each row: total column = sum of the part columns."""
+    return [((i, total), [(i, p) for p in parts]) for i in range(len(table))]
+
+
+def secondary_suppression(values: Mapping[Cell, float], hidden: set[Cell],
+                          constraints: Sequence[tuple[Cell, Sequence[Cell]]]) -> set[Cell]:
+    """Cells to hide, beyond `hidden`, so that no hidden cell can be worked out from a published total.
+
+    For every constraint "total = sum of parts" holding a hidden cell, a second cell is hidden when it
+    holds only one (the smallest non-zero visible part, else the total), and another when all its hidden
+    parts could only be 1 (their sum, known from a visible total, equals their number). Repeated until
+    no constraint changes (a newly hidden cell can expose another constraint). Zero cells are never
+    hidden (a zero identifies nobody and hiding it protects nothing: it is a known lower bound anyway).
+    """
+    hidden = set(hidden)
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in constraints:
+            cells = [total, *parts]
+            secret = [c for c in cells if c in hidden]
+            if not secret:
+                continue
+            need = len(secret) == 1
+            if not need and total not in hidden:
+                rest = values[total] - sum(values[p] for p in parts if p not in hidden)
+                need = rest <= len(secret)  # every hidden part is >= 1: a sum equal to their count gives them away
+            if not need:
+                continue
+            candidates = sorted((values[p], p) for p in parts if p not in hidden and values[p] > 0)
+            pick = candidates[0][1] if candidates else (total if total not in hidden and values[total] > 0 else None)
+            if pick is not None:
+                hidden.add(pick)
+                changed = True
+    return hidden
+
+
+def protect(table: pd.DataFrame, count_columns: Sequence[str], threshold: int = DEFAULT_SUPPRESS_BELOW,
+            round_to: int = DEFAULT_ROUND_TO, constraints: Sequence[tuple[Cell, Sequence[Cell]]] = (),
+            dependent: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Disclosure control of a published table: primary suppression of counts 1..threshold-1, secondary
+    suppression over `constraints` (:func:`secondary_suppression`), statistics of hidden cells hidden
+    (`dependent`), and the visible counts rounded to the nearest `round_to` (NHS practice: suppress 1-7,
+    round to 5). Hidden cells are missing values with a ``<col>_suppressed`` flag, as in :func:`suppress_small`."""
+    out = table.reset_index(drop=True).copy()
+    values = {}
+    primary = set()
+    for col in count_columns:
+        numbers = pd.to_numeric(out[col], errors="coerce").astype(float).to_numpy()
+        for i, v in enumerate(numbers):
+            values[(i, col)] = 0.0 if np.isnan(v) else float(v)
+            if threshold > 1 and 1 <= v < threshold:
+                primary.add((i, col))
+    hidden = secondary_suppression(values, primary, constraints) if primary else set()
+    for col in count_columns:
+        hide = np.array([(i, col) in hidden for i in range(len(out))], dtype=bool)
+        numbers = pd.to_numeric(out[col], errors="coerce").astype(float)
+        shown = round_counts(numbers, round_to).mask(hide)
+        whole = shown.dropna().eq(shown.dropna().round()).all()
+        out[col] = shown.astype("Int64") if whole else shown
+        flag = f"{col}{SUPPRESSED_SUFFIX}"
+        if flag in out.columns:
+            out[flag] = out[flag].astype(bool) | hide
+        else:
+            out.insert(out.columns.get_loc(col) + 1, flag, hide)
         for stat in (dependent or {}).get(col, ()):
             out[stat] = pd.to_numeric(out[stat], errors="coerce").astype(float).mask(hide)
     return out

@@ -1,6 +1,6 @@
 """Unit tests of sim.evaluation on tiny hand-built activity logs; every expected value is worked out by
 hand in the comments (counts, patients, hours, WTE, costs, saving, rates, turnaround, backlog, and the
-paired test and difference-in-differences of core productivity)."""
+rate ratios of core output). The statistician's defects of issue 15 are in test_evaluation_design.py."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ TARIFFS = {
 }
 RATES = {"CT": [12, 18, 24, 40], "MR": [15, 20, 25, 30], "XR": [2, 3, 4, 5]}
 T_CRIT_2DF = 4.302653  # t(0.975, df=2) = 0.95 * sqrt(2 / (1 - 0.95^2)) (closed form for 2 df)
+T_CRIT_2DF_90 = 2.919986  # t(0.95, df=2) = 0.9 * sqrt(2 / (1 - 0.9^2))
 
 
 class Log:
@@ -75,7 +76,7 @@ def pilot_log() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def pilot():
     return evaluate_activity(pilot_log(), tariffs=TARIFFS, rates=RATES, pilot_start=PILOT[0], pilot_end=PILOT[1],
-                             key=KEY)
+                             key=KEY, lead_in_days=0)
 
 
 def test_counts_and_distinct_patients(pilot):
@@ -109,39 +110,41 @@ def test_hours_wte_costs_and_saving(pilot):
 
 def test_wte_with_other_hours_per_wte_week():
     ev = evaluate_activity(pilot_log(), tariffs=TARIFFS, rates=RATES, pilot_start=PILOT[0], pilot_end=PILOT[1],
-                           hours_per_wte_week=37.5, key=KEY)
+                           hours_per_wte_week=37.5, key=KEY, lead_in_days=0)
     assert ev.value("wte_generated") == pytest.approx(158 / 60 / 75)  # 37.5 h x 2 weeks
 
 
-def test_paired_test_and_difference_in_differences(pilot):
-    by_reporter = pilot.productivity_by_reporter.set_index("reporter_id")
-    assert by_reporter.loc["RAD-A", ["before_per_week", "during_per_week", "change_per_week"]].tolist() == [20, 22, 2]
-    assert set(by_reporter.index[by_reporter.group == "participant"]) == {"RAD-A", "RAD-B", "RAD-C"}  # inferred
-    # participants' changes +2, +4, +6: mean 4, sd 2, se 2/sqrt(3) = 1.1547, t = 3.4641 on 2 df;
-    # for 2 df p = 1 - t/sqrt(2 + t^2) = 1 - 3.4641/sqrt(14) = 0.07418; CI 4 -+ 4.3027 x 1.1547 = (-0.968, 8.968)
-    paired = pilot.test("paired")
-    assert paired["n"] == 3 and paired["estimate"] == pytest.approx(4) and paired["sd"] == pytest.approx(2)
-    assert paired["t"] == pytest.approx(2 * math.sqrt(3))
-    assert paired["p_value"] == pytest.approx(1 - math.sqrt(12) / math.sqrt(14))
-    assert paired["ci_low"] == pytest.approx(4 - T_CRIT_2DF * 2 / math.sqrt(3), abs=1e-5)
-    assert paired["ci_high"] == pytest.approx(4 + T_CRIT_2DF * 2 / math.sqrt(3), abs=1e-5)
-    # comparison +1, +1, +1: DiD = 4 - 1 = 3; Welch se = sqrt(4/3 + 0/3) = 1.1547, df = (4/3)^2 / ((4/3)^2 / 2) = 2;
-    # t = 3 / 1.1547 = 2.5981, p = 1 - 2.5981/sqrt(2 + 6.75) = 0.12169; CI 3 -+ 4.968 = (-1.968, 7.968)
+def test_no_harm_is_a_noninferiority_verdict_with_rate_ratios(pilot):
+    # core output per working reporter-week (XR band 1 = 2 benchmark minutes each): participants A, B, C
+    # 20/week before and 22, 24, 26 during; comparison D, E, F 30 -> 31. With the week effects fitting the
+    # comparison exactly (31/30), the Poisson model's first-order conditions give the participants'
+    # during/before ratio k = sum during / sum before = 72 / 60 = 1.2, so the DiD rate ratio is
+    # 1.2 / (31/30) = 36/31 and the participants' pre-post ratio 1.2
     did = pilot.test("difference_in_differences")
     assert (did["n"], did["n_comparison"]) == (3, 3)
-    assert did["estimate"] == pytest.approx(3) and did["se"] == pytest.approx(2 / math.sqrt(3))
-    assert did["df"] == pytest.approx(2)
-    assert did["p_value"] == pytest.approx(1 - 2.598076 / math.sqrt(8.75), abs=1e-6)
-    assert (did["ci_low"], did["ci_high"]) == (pytest.approx(3 - 4.968275, abs=1e-5), pytest.approx(3 + 4.968275, abs=1e-5))
+    assert did["rate_ratio"] == pytest.approx(36 / 31, rel=1e-6)
+    assert did["df"] == 2  # min(3, 3) - 1
+    assert did["ci_low"] < did["rate_ratio"] < did["ci_high"] and did["confidence"] == 0.90
+    assert did["verdict"] in ("non-inferior", "inconclusive", "inferior") and did["margin"] == -0.10
+    low = math.exp(math.log(did["rate_ratio"]) - T_CRIT_2DF_90 * did["se"])
+    assert did["ci_low"] == pytest.approx(low)
+    assert did["verdict"] == ("non-inferior" if did["ci_low"] > 0.9 else "inconclusive")
+    paired = pilot.test("paired")
+    assert paired["rate_ratio"] == pytest.approx(1.2, rel=1e-6) and paired["n_comparison"] == 0
+    assert pilot.verdict == did["verdict"]
+    assert "p_value" not in pilot.productivity_tests  # no superiority p-value to misread as "no harm"
+    by_reporter = pilot.productivity_by_reporter.set_index("reporter_id")
+    assert set(by_reporter.index[by_reporter.group == "participant"]) == set(
+        pilot.log.reporter_pseudonyms(["RAD-A", "RAD-B", "RAD-C"]))  # inferred from the home reports
+    assert by_reporter["in_model"].all()
 
 
 def test_participants_given_explicitly():
     ev = evaluate_activity(pilot_log(), tariffs=TARIFFS, rates=RATES, pilot_start=PILOT[0], pilot_end=PILOT[1],
-                           participants=["RAD-A", "RAD-B"], key=KEY)
-    # changes +2, +4: mean 3, sd sqrt(2), se 1, t = 3 on 1 df; p = 1 - (2/pi) atan(3) = 0.2048 (Cauchy)
-    paired = ev.test("paired")
-    assert paired["n"] == 2 and paired["t"] == pytest.approx(3)
-    assert paired["p_value"] == pytest.approx(1 - 2 / math.pi * math.atan(3))
+                           participants=["RAD-A", "RAD-B"], key=KEY, lead_in_days=0)
+    # A, B: during 22 + 24 = 46 vs before 40 -> pre-post ratio 46/40; C is now a comparison reporter
+    assert ev.test("paired")["rate_ratio"] == pytest.approx(46 / 40, rel=1e-6)
+    assert ev.test("difference_in_differences")["n_comparison"] == 4
     with pytest.raises(ValueError, match="1 of the 1 participant"):
         evaluate_activity(pilot_log(), tariffs=TARIFFS, rates=RATES, participants=["NOBODY"], key=KEY)
 
@@ -159,33 +162,33 @@ def test_statistics_helpers():
 
 
 def test_published_tables_suppress_small_counts(pilot):
-    tables = pilot.tables()  # suppress_below = 5
+    tables = pilot.tables()  # suppress 1-7, round to 5
     extra = tables["extra_activity"].set_index(["modality", "band"])
-    assert extra.loc[("CT", "1"), "exams_suppressed"] and pd.isna(extra.loc[("CT", "1"), "exams"])  # 4 < 5
+    assert extra.loc[("CT", "1"), "exams_suppressed"] and pd.isna(extra.loc[("CT", "1"), "exams"])  # 4 < 8
     assert pd.isna(extra.loc[("CT", "1"), "cost_insourcing_tariff"])  # a cost would reveal the count
     assert extra.loc[("ALL", "ALL"), "exams"] == 10 and not extra.loc[("ALL", "ALL"), "exams_suppressed"]
-    assert "reporter_id" not in tables["productivity_by_reporter"]
-    assert tables["productivity_by_reporter"]["reporter"].str.match(r"(participant|comparison)-\d\d$").all()
-    # with a threshold above the pilot's volume, the headline count and everything computed from it is hidden
-    summary = pilot.tables(suppress=True)["summary"].set_index("metric")
+    # with the public tariff, the ALL row's money would give away the hidden cells' mix: hidden too
+    assert pd.isna(extra.loc[("ALL", "ALL"), "cost_insourcing_tariff"]) and pd.isna(extra.loc[("ALL", "ALL"), "hours"])
+    summary = tables["summary"].set_index("metric")
     assert summary.at["extra_exams", "value"] == 10
+    assert summary.at["extra_patients", "value"] == 10  # 8 patients, rounded to the nearest 5
+    assert pd.isna(summary.at["cost_insourcing_tariff", "value"]) and summary.at["cost_insourcing_tariff", "value_suppressed"]
     strict = evaluate_activity(pilot.log, tariffs=TARIFFS, rates=RATES, pilot_start=PILOT[0], pilot_end=PILOT[1],
-                               suppress_below=11).tables()["summary"].set_index("metric")
+                               suppress_below=11, lead_in_days=0).tables()["summary"].set_index("metric")
     for metric in ("extra_exams", "extra_patients", "extra_hours", "wte_generated", "cost_insourcing_tariff"):
         assert pd.isna(strict.at[metric, "value"]) and strict.at[metric, "value_suppressed"], metric
     assert strict.at["exams_reported", "value"] == 340
 
 
-def test_a_hidden_part_hides_its_row_total():
-    # service log, during, CT: acquired 3 = reported 2 + unreported 1; with suppress_below=2 only the
-    # unreported 1 is small, so acquired is hidden too (3 - 2 would reveal it); reported stays
-    ev = evaluate_activity(service_log(), tariffs=TARIFFS, rates=RATES, pilot_start="2025-03-10",
-                           pilot_end="2025-03-16", key=KEY, suppress_below=2)
-    tat = ev.tables()["turnaround"].set_index(["period", "modality"])
-    row = tat.loc[("during", "CT")]
-    assert row["unreported_suppressed"] and row["acquired_suppressed"] and not row["reported_suppressed"]
-    assert pd.isna(row["acquired"]) and row["reported"] == 2 and row["median_h"] == 2
-    assert tat.loc[("before", "CT"), "acquired"] == 3  # nothing hidden there (unreported 0)
+def test_per_reporter_rows_are_not_published(pilot, tmp_path):
+    tables = pilot.tables()
+    assert "productivity_by_reporter" not in tables
+    cohort = tables["cohort"].set_index(["group", "reason"])
+    assert cohort.loc[("participant", "in the model"), "reporters"] == 3
+    out = pilot.write(tmp_path / "ev")
+    text = "".join(p.read_text(errors="ignore") for p in out.iterdir() if p.suffix in (".csv", ".json", ".html"))
+    assert "RAD-" not in text and not any(r in text for r in pilot.productivity_by_reporter["reporter_id"])
+    assert (out / "parallel_trends.png").stat().st_size > 0 and "cannot show" in (out / "evaluation.html").read_text()
 
 
 def test_urgency_factor_applies_to_outsourcing_prices_only():
@@ -253,25 +256,29 @@ def service_log() -> pd.DataFrame:
     return log.frame()
 
 
-def test_turnaround_before_and_during():
+def test_turnaround_is_kaplan_meier_with_censoring():
     ev = evaluate_activity(service_log(), tariffs=TARIFFS, rates=RATES, pilot_start="2025-03-10",
-                           pilot_end="2025-03-16", key=KEY)
+                           pilot_end="2025-03-14", key=KEY, lead_in_days=0)
     tat = ev.turnaround.set_index(["period", "modality"])
-    # before, CT: 2, 4, 10 h -> median 4; p90 (linear) at position 0.9 x 2 = 1.8: 4 + 0.8 x (10 - 4) = 8.8
-    assert tat.loc[("before", "CT"), ["acquired", "reported", "unreported", "median_h", "p90_h"]].tolist() == [
-        3, 3, 0, 4, pytest.approx(8.8)]
-    # during, CT: 1, 3 h (+1 unreported) -> median 2, p90 = 1 + 0.9 x 2 = 2.8
-    assert tat.loc[("during", "CT"), ["acquired", "reported", "unreported", "median_h", "p90_h"]].tolist() == [
-        3, 2, 1, 2, pytest.approx(2.8)]
-    # during, all: 1, 3, 5 h -> median 3, p90 = 3 + 0.8 x 2 = 4.6
-    assert tat.loc[("during", "ALL"), ["median_h", "p90_h"]].tolist() == [3, pytest.approx(4.6)]
-    # the default "before" is 7 days before the pilot: 3-9 March
+    # before, CT: 2, 4, 10 h, all reported: S = 2/3, 1/3, 0 -> median 4, p90 10
+    assert tat.loc[("before", "CT"), ["acquired", "reported", "censored", "median_h", "p90_h"]].tolist() == [
+        3, 3, 0, 4, 10]
+    # during, CT: 1, 3 h and one never reported (censored at the log's end, 14 Mar 04:00: 43 h). Over the
+    # reported exams only the median would read 2 h; Kaplan-Meier: S = 2/3, 1/3 -> median 3, and the
+    # p90 is not reached (1/3 of exams may still be waiting): NaN, not an optimistic number
+    row = tat.loc[("during", "CT")]
+    assert row[["acquired", "reported", "censored", "median_h"]].tolist() == [3, 2, 1, 3]
+    assert math.isnan(row["p90_h"])
+    # the share reported within 7 days is taken among exams with 7 days of follow-up: none during
+    assert row["followed_up"] == 0 and math.isnan(row["share_reported_within"])
+    assert tat.loc[("before", "CT"), "share_reported_within"] == 1
+    # the default "before" is the week before the pilot: 3-9 March
     assert ev.periods.set_index("period").loc["before", ["first_day", "last_day"]].tolist() == ["2025-03-03", "2025-03-09"]
 
 
 def test_backlog_counts_acquired_but_unreported_at_each_day_end():
     ev = evaluate_activity(service_log(), tariffs=TARIFFS, rates=RATES, pilot_start="2025-03-10",
-                           pilot_end="2025-03-16", key=KEY, suppress_below=0)
+                           pilot_end="2025-03-14", key=KEY, suppress_below=0, round_to=1, lead_in_days=0)
     backlog = ev.tables()["backlog"]
     everything = backlog[backlog.modality == "ALL"]
     # day ends 3 Mar .. 14 Mar (the last report): the 5 Mar 20:00 exam waits overnight; 11 Mar 22:00 waits
@@ -279,6 +286,13 @@ def test_backlog_counts_acquired_but_unreported_at_each_day_end():
     assert everything["date"].tolist()[0] == "2025-03-03" and everything["date"].tolist()[-1] == "2025-03-14"
     assert everything["unreported"].tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 2, 1]
     assert backlog[backlog.modality == "MR"]["unreported"].tolist() == [0] * 10 + [1, 0]
+    assert everything["older"].eq(0).all()
+    # with a 1-day limit, the 12 Mar exam moves to "older" from the end of 13 Mar on (a cancelled exam
+    # would otherwise stay in the backlog for ever)
+    short = evaluate_activity(service_log(), tariffs=TARIFFS, rates=RATES, pilot_start="2025-03-10",
+                              pilot_end="2025-03-14", key=KEY, lead_in_days=0, backlog_max_age_days=1).backlog
+    short = short[short.modality == "ALL"]
+    assert short["older"].tolist() == [0] * 10 + [1, 1] and short["unreported"].tolist()[-2:] == [1, 0]
 
 
 def test_an_activity_log_object_is_accepted_and_bad_rows_reported():

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim.privacy import (KEY_ENV, KEY_FILE_ENV, PseudonymKeyWarning, load_key, looks_like_nhs_number,
-                         nhs_number_valid, pseudonymise, suppress_small)
+from sim.privacy import (KEY_ENV, KEY_FILE_ENV, PseudonymKeyWarning, check_key, load_key, looks_like_nhs_number,
+                         nhs_number_valid, protect, pseudonymise, row_constraints, suppress_small,
+                         total_constraints)
 
 KEY = b"a-test-key-that-is-long-enough-0"
 OTHER_KEY = b"another-test-key-long-enough-00"
@@ -69,16 +74,46 @@ def clean_env(monkeypatch):
     return monkeypatch
 
 
+HEX_KEY = "00112233445566778899aabbccddeeff" * 2  # 64 hex digits = 32 bytes
+
+
 def test_key_from_environment_variable(clean_env):
-    clean_env.setenv(KEY_ENV, "0123456789abcdef0123456789abcdef")
-    assert load_key() == b"0123456789abcdef0123456789abcdef"
+    clean_env.setenv(KEY_ENV, HEX_KEY)
+    assert load_key() == bytes.fromhex(HEX_KEY)
+    clean_env.setenv(KEY_ENV, base64.b64encode(bytes(range(40))).decode())  # base64 works too
+    assert load_key() == bytes(range(40))
 
 
 def test_key_from_file(clean_env, tmp_path):
     path = tmp_path / "key"
-    path.write_bytes(b"0123456789abcdef0123456789abcdef\n")
+    path.write_text(HEX_KEY + "\n")
+    path.chmod(0o600)
     clean_env.setenv(KEY_FILE_ENV, str(path))
-    assert load_key() == b"0123456789abcdef0123456789abcdef"
+    assert load_key() == bytes.fromhex(HEX_KEY)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_key_file_readable_by_others_is_refused(clean_env, tmp_path):
+    path = tmp_path / "key"
+    path.write_text(HEX_KEY)
+    path.chmod(0o644)
+    clean_env.setenv(KEY_FILE_ENV, str(path))
+    with pytest.raises(ValueError, match="chmod 600"):
+        load_key()
+
+
+@pytest.mark.parametrize("text", ["correct horse battery staple", "0123456789abcdef", "0123456789abcdef" * 2])
+def test_passphrase_or_short_key_is_refused(clean_env, text):
+    # a 16-character passphrase, or hex of only 8 or 16 bytes: guessable keys undo the pseudonyms
+    clean_env.setenv(KEY_ENV, text)
+    with pytest.raises(ValueError, match="32"):
+        load_key()
+
+
+def test_key_passed_as_bytes_must_have_32_bytes():
+    with pytest.raises(ValueError, match="32"):
+        check_key(b"sixteen-byte-key")
+    assert check_key(KEY) == KEY
 
 
 def test_no_key_configured_warns_and_uses_a_random_key(clean_env):
@@ -90,7 +125,7 @@ def test_no_key_configured_warns_and_uses_a_random_key(clean_env):
 
 
 @pytest.mark.parametrize("setup, message", [
-    ({KEY_ENV: "short"}, "at least 16"),
+    ({KEY_ENV: "short"}, "at least 32"),
     ({KEY_ENV: "0123456789abcdef0123", KEY_FILE_ENV: "/nonexistent"}, "set only one"),
     ({KEY_FILE_ENV: "/nonexistent/key"}, "cannot read the key file"),
 ])
