@@ -15,6 +15,7 @@ import simpy
 from sim.demand import ExamTable, generate_exams
 from sim.policies import interventions_for, routing_for
 from sim.policies import teleradiology
+from sim.policies.home import home_eligible
 from sim.scenario import Scenario
 from sim.streams import stream
 from sim.worklist import ROUTE_CODE, Worklists
@@ -54,10 +55,15 @@ class Engine:
         self.exams = exams if exams is not None else generate_exams(scn, seed, replication)
         self.reporters = reporters if reporters is not None else build_workforce(scn, seed, replication)
         self.interventions = interventions_for(scn)
+        # queue tags split worklists by what a policy may take: bit 0 the night contract's work, bit 1 the
+        # work extra (home / offered) sessions may read
         tag = direct = None
         if teleradiology.enabled(scn):
             tag = teleradiology.covered_tag(scn, self.exams)
             direct = (tag == 1) & teleradiology.in_windows(scn.teleradiology, self.exams.arrival)
+        if scn.home_reporting is not None and scn.home_reporting.enabled:
+            home_bit = home_eligible(scn, self.exams).astype(np.int8) * 2
+            tag = home_bit if tag is None else tag | home_bit
         self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies), len(scn.trusts),
                                    tag=tag, parked=direct)
         for intervention in self.interventions:
@@ -98,12 +104,13 @@ class Engine:
         return self._groups[index]
 
     def start_session(self, index: int, intervals, own_route: int, cross_route: int,
-                      reading_time_factor: float = 1.0) -> None:
+                      reading_time_factor: float = 1.0, groups: list[list[int]] | None = None) -> None:
         """Reporter `index` reads during `intervals`; exams of its own trust get `own_route`, others `cross_route`.
 
-        Home sessions (an intervention) call this too, with the home route and reading-time factor.
+        Home sessions (an intervention) call this too, with the home route, reading-time factor and
+        their own worklist (`groups`; default: the routing policy's queues for the reporter).
         """
-        groups = self.candidate_queues(index)
+        groups = self.candidate_queues(index) if groups is None else groups
         if groups and intervals:
             inv_speed = reading_time_factor / self.reporters[index].speed
             self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route))

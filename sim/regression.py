@@ -40,9 +40,9 @@ Equivalence margin (statistical tier)
       replications are independent samples of the same model and diff / SE_diff follows
       (approximately) Welch's t, with 9 to 18 degrees of freedom for the 10 + 10 replications
       stored (:data:`REPLICATIONS`). P(|t| > 5) is 0.0001 at 18 df (equal variances) and 0.0007
-      at the 9-df worst case, so over the 16 key metrics x 4 fixtures (64 positively correlated
+      at the 9-df worst case, so over the 17 key metrics x 7 fixtures (119 positively correlated
       comparisons, several identically zero in a fixture without that route) a false alarm is rare
-      (Bonferroni bound 0.6% at 18 df, 4.5% at 9 df). Yet a
+      (Bonferroni bound 1.2% at 18 df, 8% at 9 df, a loose bound on correlated tests). Yet a
       real change is caught once it shifts a metric by more than 5 x sqrt(2/10) = 2.2
       between-replication standard deviations. Checked on the first three fixtures with the first
       9 key metrics (before issue 9 added the routes and costs): 20 other seeds
@@ -103,7 +103,8 @@ FLOAT_FORMAT = "%.17g"  # 17 significant digits: every float64 reads back exactl
 NA_REP = "nan"  # float("nan") reads it back
 
 KEY_METRICS = ("arrivals", "reported", "outsourced", "teleradiology", "unreported_end", "share_within_target",
-               "tat_median_h", "tat_p90_h", "reported_home", "reported_brokered", "cost_capacity", "cost_outsourced",
+               "tat_median_h", "tat_p90_h", "reported_home", "home_reading_hours", "reported_brokered", "cost_capacity",
+               "cost_outsourced",
                "cost_teleradiology", "cost_home", "cost_total", "utilisation")
 K_SE = 5.0
 REL_TOL = 0.01

@@ -63,6 +63,9 @@ class Trust(Frozen):
                                           "the modality's mix is multiplied by it and renormalised")
     vacancy_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
         0.0, description="share of the trust's posts unfilled, for staff groups that set none of their own")
+    go_live: dt.date | None = Field(
+        None, description="day the trust joins the shared system; before it, it neither posts nor receives brokered "
+                          "work and its reporters cannot read from home (default: live before the start)")
 
 
 class Urgency(Frozen):
@@ -302,11 +305,27 @@ class Policy(Frozen):
 
 
 class HomeReporting(Frozen):
-    """Extra non-core home sessions (insourcing), offered when a trust's backlog is high."""
+    """Extra, tariff-paid non-core sessions (home insourcing, or the broker's offered sessions).
+
+    Each session reads its own worklist: the exams of the listed urgencies and modalities (empty:
+    all) at the reader's own trust (`reads = "own"`: insourcing) or at every trust that is live on
+    the shared system and that the reader is credentialed for, limited to exams whose insourcing
+    tariff is below the owning trust's outsourcing price (`reads = "posted"`: the broker's market,
+    its financial dashboard), most urgent first, oldest first.
+    """
 
     enabled: bool = False
     sessions: tuple[Session, ...] = Field(description="weekly non-core slots offered, e.g. weekday evenings")
-    backlog_threshold_exams: Annotated[int, Field(ge=0)] = Field(description="offer when a trust has more waiting")
+    backlog_threshold_exams: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="offer when more exams than this that the session could read are waiting at the reader's trust")
+    backlog_threshold_hours: NonNegativeFloat | None = Field(
+        None, description="offer when at least this many reading hours (speed 1) that the session could read are "
+                          "waiting (overrides backlog_threshold_exams); neither set: always offer")
+    urgencies: tuple[str, ...] = Field((), description="urgency codes a session reads (empty: all)")
+    modalities: tuple[str, ...] = Field((), description="modality codes a session reads (empty: all)")
+    reads: Literal["own", "posted"] = Field(
+        "own", description="own: the reader's own trust (insourcing); posted: work posted by any live trust the reader "
+                           "is credentialed for, where the tariff beats that trust's outsourcing price (the broker's market)")
     uptake_probability: Fraction = Field(0.5, description="chance a reporter takes an offered session at tariff_multiplier 1")
     uptake_curve: tuple[tuple[PositiveFloat, Fraction], ...] = Field(
         (), description="(tariff multiplier, uptake probability) points, interpolated; overrides uptake_probability")

@@ -95,6 +95,13 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
             problems.append(("home_reporting.enabled", "no staff group has home_workstation = true"))
         if not scn.finance.insourcing_tariff:
             problems.append(("finance.insourcing_tariff", "home reporting needs an insourcing tariff"))
+        home = scn.home_reporting
+        problems += [("home_reporting.urgencies", f"unknown urgency {c!r}") for c in home.urgencies if c not in urgencies]
+        problems += [("home_reporting.modalities", f"unknown modality {c!r}") for c in home.modalities
+                     if c not in modalities]
+        if home.reads == "posted" and scn.outsourcing is None:
+            problems.append(("home_reporting.reads", "posted work is priced against outsourcing: the scenario needs "
+                                                     "an [outsourcing] price list"))
     if scn.policy.kind in ("pooled", "brokered") and scn.finance.inter_trust_charge == {}:
         problems.append(("finance.inter_trust_charge", f"a {scn.policy.kind} policy needs an inter-trust charge"))
 

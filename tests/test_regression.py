@@ -102,7 +102,7 @@ def perturbed(references) -> dict[str, tuple[Scenario, pd.DataFrame]]:
 def test_every_fixture_has_a_small_complete_reference(references):
     assert len(FIXTURES) >= 2
     total = sum(p.stat().st_size for p in rg.REFERENCE_DIR.rglob("*") if p.is_file())
-    assert total < 300_000  # four fixtures; the default consortium (8 trusts) is the largest, ~130 kB
+    assert total < 500_000  # seven fixtures; the default consortium (8 trusts) is the largest, ~130 kB
     for name, ref in references.items():
         assert ref.reason.strip() and ref.replications >= 2 and ref.git_commit
         assert set(ref.fingerprint) == {"python", "numpy", "scipy", "simpy", "pandas", "machine", "system"}
@@ -164,6 +164,20 @@ def test_model_change_fails_exact_and_statistical_tiers(references, perturbed):
         assert sensitive(name) <= set(result.statistical.failed_metrics)
         text = rg.format_report(rg.RegressionReport(rg.REFERENCE_DIR, ref.fingerprint, (result,)))
         assert "exact tier: FAIL" in text and "statistical tier: FAIL" in text and "regress: FAIL" in text
+
+
+@pytest.mark.parametrize("change, metrics", [
+    ({"home_reporting.tariff_multiplier": 1.1}, {"cost_home"}),  # a 10% dearer home tariff
+    ({"home_reporting.reading_time_factor": 1.0}, {"home_reading_hours"}),  # home reads at on-site speed (fixture: 1.1)
+])
+def test_statistical_tier_sees_the_home_lever(references, change, metrics):
+    """Without the exact tier (another environment), a change to the lever's tariff or speed still fails."""
+    ref = references["two_trusts_home"]
+    scn = load_scenario(FIXTURES["two_trusts_home"]).with_changes(change)
+    tidy = run_experiment(scn, ref.replications, ref.seed, progress=False).replications
+    result = rg.compare(ref, tidy, config_id=ref.config_id, current_fingerprint={**ref.fingerprint, "numpy": "other"})
+    assert not result.exact.applies
+    assert metrics <= set(result.statistical.failed_metrics) and not result.passed
 
 
 def test_check_reports_a_perturbed_scenario(perturbed):

@@ -52,7 +52,7 @@ def make_periods(ex: pd.DataFrame, is_extra: pd.Series, pilot_start=None, pilot_
     if pilot_start is not None:
         start, start_how = _day(pilot_start), "given"
         if start < first_day:
-            raise ValueError(f"pilot_start {start.date()} is before the log's first acquisition ({first_day.date()})")
+            raise ValueError(f"pilot_start (--pilot-start) {start.date()} is before the log's first acquisition ({first_day.date()})")
     elif len(extra_times):
         start, start_how = _monday(_day(extra_times.min())), "Monday of the first extra-route report's week"
     else:
@@ -60,7 +60,7 @@ def make_periods(ex: pd.DataFrame, is_extra: pd.Series, pilot_start=None, pilot_
     if pilot_end is not None:
         end, end_how = _day(pilot_end) + DAY, "given"
         if end - DAY > last_day:
-            raise ValueError(f"pilot_end {(end - DAY).date()} is after the log's last day ({last_day.date()}): "
+            raise ValueError(f"pilot_end (--pilot-end) {(end - DAY).date()} is after the log's last day ({last_day.date()}): "
                              "the log does not cover the whole pilot; give the last day it covers")
     elif (extra_times >= start).any():
         end = _monday(_day(extra_times[extra_times >= start].max())) + WEEK
@@ -75,7 +75,7 @@ def make_periods(ex: pd.DataFrame, is_extra: pd.Series, pilot_start=None, pilot_
     if before_start is not None:
         b0, b_how = _day(before_start), "given"
         if b0 < first_day:
-            raise ValueError(f"before_start {b0.date()} is before the log's first acquisition ({first_day.date()}): "
+            raise ValueError(f"before_start (--before-start) {b0.date()} is before the log's first acquisition ({first_day.date()}): "
                              "days the log does not cover would count as no output")
         b0 = min(b0, start)
         if b0 < lead_end and b0 < start:

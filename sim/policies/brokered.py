@@ -9,7 +9,8 @@ largest spare capacities and grants each pair a quota of exams (hours / mean rea
 the donor's waiting work). A transferred exam costs `transfer_overhead_minutes` more to read,
 is charged at the inter-trust tariff, and uses up one exam of its pair's quota; a used-up quota
 closes the pair until the next rebalancing. Eligibility holds by construction: borrowed queues
-are only those the reporter may read at the donor trust.
+are only those the reporter may read at the donor trust. A trust not yet live on the shared
+system (`go_live`) neither gives nor receives work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.policies.base import queues_by_priority, readable_queues
+from sim.policies.home import go_live_hours
 from sim.scenario import Broker
 
 if TYPE_CHECKING:
@@ -92,16 +94,20 @@ class TheBroker:
         n_trusts = len(engine.scenario.trusts)
         capacity = _PlannedCapacity(engine, n_trusts)
         receivers_of = {d: {r for (dd, r, _) in self.routing.shared if dd == d} for d in range(n_trusts)}
+        live_from = go_live_hours(engine.scenario)
         while True:
             now = engine.env.now
+            live = live_from <= now
             hours, exams = _backlog(engine, n_trusts, now)
             balance = hours - capacity.between(now, now + cfg.lookahead_hours)  # > 0: deficit
             for pair in list(self.quota):
                 self.routing.close(*pair)
             self.quota.clear()
-            spare = {t: -balance[t] for t in range(n_trusts) if -balance[t] >= cfg.min_transfer_hours}
+            spare = {t: -balance[t] for t in range(n_trusts) if -balance[t] >= cfg.min_transfer_hours and live[t]}
             for donor in np.argsort(-balance):
                 donor = int(donor)
+                if not live[donor]:  # not yet on the shared system: it posts nothing
+                    continue
                 deficit = balance[donor]
                 if deficit < cfg.min_transfer_hours or exams[donor] == 0:
                     break

@@ -1,14 +1,20 @@
-"""Home reporting (insourcing): extra non-core sessions when a trust's backlog is high.
+"""Extra non-core sessions: home insourcing, and the broker's market of offered sessions.
 
-At the start of each weekly non-core slot (e.g. weekday evenings), every trust whose waiting
-exams exceed `backlog_threshold_exams` offers the slot to its reporters with a home
-workstation (or to the named `participants`, as in a funded pilot) who are not on leave that
-week. Each takes it with the uptake probability (from the
-uptake curve at the scenario's tariff multiplier). Uptake draws are fixed per reporter and slot
-in advance from the reporter's own stream, so two scenarios offering the same slot see the same
-answer (common random numbers). A home session reads like a core one, at the home reading-time
-factor, and its exams take the home route (paid at the insourcing tariff). VPN ("home") and
-PACS ("all") outages are cut out of home sessions.
+At the start of each weekly non-core slot (e.g. weekday evenings) every participating reporter
+(a home workstation, or named `participants` as in a funded pilot) who is not on leave that week,
+whose trust is live on the shared system, is offered the slot when the work the session could
+read is above the threshold; it takes it with the uptake probability (from the uptake curve at the
+scenario's tariff multiplier). Uptake draws are fixed per reporter and slot in advance from the
+reporter's own stream, so two scenarios offering the same slot see the same answer (common random
+numbers).
+
+A session reads its own worklist (queues tagged home-eligible: the configured urgencies and
+modalities), most urgent first and oldest first: at the reader's own trust (`reads = "own"`,
+insourcing), or across every live trust it is credentialed for, only the work whose insourcing
+tariff is below the owning trust's outsourcing price (`reads = "posted"`: trusts post the work
+they would otherwise outsource, the financial dashboard admits a match only where it is cheaper).
+Its exams take the home route, paid at the insourcing tariff by the owning trust. VPN ("home")
+and PACS ("all") outages are cut out of the sessions.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.scenario import HOURS_PER_WEEK, HomeReporting
+from sim.demand import ExamTable
+from sim.policies.base import queues_by_priority, readable_queues
+from sim.scenario import DAYS, HOURS_PER_WEEK, HomeReporting, Scenario
 from sim.workforce import merge, subtract
 from sim.worklist import ROUTE_CODE
 
@@ -27,13 +35,32 @@ if TYPE_CHECKING:
 
 def offer_slots(config: HomeReporting, horizon_hours: float) -> list[tuple[float, float]]:
     """Absolute (start, end) hours of every offered slot over the horizon."""
-    from sim.scenario import DAYS
-
     week = merge([(DAYS.index(day) * 24 + s.start_hour, DAYS.index(day) * 24 + s.end_hour)
                   for s in config.sessions for day in s.days])
     n_weeks = int(np.ceil(horizon_hours / HOURS_PER_WEEK))
     return [(w * HOURS_PER_WEEK + s, min(w * HOURS_PER_WEEK + e, horizon_hours))
             for w in range(n_weeks) for s, e in week if w * HOURS_PER_WEEK + s < horizon_hours]
+
+
+def home_eligible(scn: Scenario, exams: ExamTable) -> np.ndarray:
+    """Whether an extra session may read each exam (its urgency, modality and, for posted work, price)."""
+    cfg = scn.home_reporting
+    ok = np.ones(len(exams), dtype=bool)
+    if cfg.urgencies:
+        ok &= np.isin(exams.urgency, [i for i, u in enumerate(scn.urgencies) if u.code in cfg.urgencies])
+    if cfg.modalities:
+        ok &= np.isin(exams.modality, [i for i, m in enumerate(scn.modalities) if m.code in cfg.modalities])
+    if cfg.reads == "posted":
+        from sim.finance import outsourcing_price, tariff
+
+        price = outsourcing_price(scn, exams.modality, exams.band, exams.urgency)
+        ok &= tariff(scn, "insourcing_tariff", exams.modality, exams.band) < np.nan_to_num(price, nan=-np.inf)
+    return ok
+
+
+def go_live_hours(scn: Scenario) -> np.ndarray:
+    """Hour each trust goes live on the shared system (-inf: live before the start)."""
+    return np.array([-np.inf if t.go_live is None else (t.go_live - scn.start_date).days * 24.0 for t in scn.trusts])
 
 
 class HomeSessions:
@@ -53,29 +80,72 @@ class HomeSessions:
     def start(self, engine: "Engine") -> None:
         engine.env.process(self._run(engine))
 
+    def _trusts_read(self, engine: "Engine", index: int, live: np.ndarray) -> frozenset[int]:
+        reporter = engine.reporters[index]
+        if self.config.reads == "own":
+            return frozenset({reporter.home_trust})
+        return frozenset(t for t in reporter.credentialed_trusts if live[t])
+
+    def _worklist(self, engine: "Engine", index: int, trusts: frozenset[int]) -> list[list[int]]:
+        key = (index, trusts)
+        if key not in self._groups:
+            wl = engine.worklists
+            mine = [q for q in readable_queues(engine, index, set(trusts)) if wl.q_tag[q] & 2]
+            self._groups[key] = queues_by_priority(engine, mine)
+        return self._groups[key]
+
     def _run(self, engine: "Engine"):
         cfg, env, wl = self.config, engine.env, engine.worklists
         slots = offer_slots(cfg, engine.scenario.horizon_hours)
         uptake = cfg.uptake()
-        n_trusts = len(engine.scenario.trusts)
-        takers = [[i for i, r in enumerate(engine.reporters) if self._takes_part(r) and r.home_trust == t]
-                  for t in range(n_trusts)]
-        draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots))
-                 for group in takers for i in group}
-        queues_of = [[q for q in range(wl.n_queues) if wl.q_trust[q] == t] for t in range(n_trusts)]
+        live_from = go_live_hours(engine.scenario)
+        takers = [i for i, r in enumerate(engine.reporters) if self._takes_part(r)]
+        draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots)) for i in takers}
+        eligible_of = [[q for q in range(wl.n_queues) if wl.q_trust[q] == t and wl.q_tag[q] & 2]
+                       for t in range(len(engine.scenario.trusts))]
+        self._groups: dict[tuple[int, frozenset[int]], list[list[int]]] = {}
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]
         for k, (start, end) in enumerate(slots):
             if env.now < start:
                 yield env.timeout(start - env.now)
             week = int(start // HOURS_PER_WEEK)
-            for t in range(n_trusts):
-                if not takers[t] or sum(wl.waiting(q, start) for q in queues_of[t]) <= cfg.backlog_threshold_exams:
+            live = live_from <= start
+            backlog = self._backlog(wl, eligible_of, start)
+            for i in takers:
+                reporter = engine.reporters[i]
+                if not live[reporter.home_trust] or week in reporter.leave_weeks or draws[i][k] >= uptake:
                     continue
-                for i in takers[t]:
-                    if week in engine.reporters[i].leave_weeks or draws[i][k] >= uptake:
-                        continue
-                    # one reporter, one exam at a time: after the core read in hand, outside core sessions
-                    begin = max(start, engine.busy_until[i])
-                    intervals = subtract(subtract(((begin, end),), engine.reporters[i].intervals), home_outages)
-                    engine.start_session(i, intervals, home, home, cfg.reading_time_factor)
-                    self.sessions.append((i, start, end))
+                trusts = self._trusts_read(engine, i, live)
+                if not self._enough(backlog, trusts):
+                    continue
+                groups = self._worklist(engine, i, trusts)
+                if not groups:
+                    continue
+                # one reporter, one exam at a time: after the core read in hand, outside core sessions
+                begin = max(start, engine.busy_until[i])
+                intervals = subtract(subtract(((begin, end),), reporter.intervals), home_outages)
+                engine.start_session(i, intervals, home, home, cfg.reading_time_factor, groups=groups)
+                self.sessions.append((i, start, end))
+
+    def _backlog(self, wl, eligible_of: list[list[int]], now: float) -> list[tuple[int, float]]:
+        """Per trust: (exams, reading hours at speed 1) waiting now that a session could read."""
+        out = []
+        for queues in eligible_of:
+            exams, hours = 0, 0.0
+            for q in queues:
+                n = wl.waiting(q, now)
+                if n:
+                    exams += n
+                    if self.config.backlog_threshold_hours is not None:
+                        hours += wl.work_between(wl.ptr[q], wl.ptr[q] + n)
+            out.append((exams, hours))
+        return out
+
+    def _enough(self, backlog: list[tuple[int, float]], trusts: frozenset[int]) -> bool:
+        """Whether the work the session could read is above the offer threshold."""
+        cfg = self.config
+        if cfg.backlog_threshold_hours is not None:
+            return sum(backlog[t][1] for t in trusts) >= cfg.backlog_threshold_hours
+        if cfg.backlog_threshold_exams is not None:
+            return sum(backlog[t][0] for t in trusts) > cfg.backlog_threshold_exams
+        return True

@@ -45,7 +45,7 @@ def window_starts(config: Teleradiology, horizon_hours: float) -> list[float]:
 
 
 def covered_tag(scn: Scenario, exams: ExamTable) -> np.ndarray:
-    """1 for exams of an urgency and modality the contract covers, else 0 (a queue tag)."""
+    """1 for exams of an urgency and modality the contract covers, else 0 (bit 0 of the queue tag)."""
     cfg = scn.teleradiology
     urgent = np.array([u.code in cfg.urgencies for u in scn.urgencies])
     modal = np.array([m.code in cfg.modalities for m in scn.modalities])
@@ -98,7 +98,7 @@ class NightTeleradiology:
 
     def _sweep(self, engine: "Engine"):
         env, wl = engine.env, engine.worklists
-        covered = [q for q in range(wl.n_queues) if wl.q_tag[q] == 1]
+        covered = [q for q in range(wl.n_queues) if wl.q_tag[q] & 1]
         turnaround = {t: self._turnarounds(engine, t) for t in set(wl.q_trust[q] for q in covered)}
         route = ROUTE_CODE["teleradiology"]
         times, ptr = wl.times, wl.ptr

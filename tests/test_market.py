@@ -1,0 +1,120 @@
+"""UNIT tests: extra sessions read their own worklist, the broker's market of posted work, go-live dates.
+
+(Issue 10, first part.) Home sessions read the configured urgencies and modalities only, never the
+core worklist's ED films; posted work crosses trusts only where the tariff beats the owner's
+outsourcing price; a trust not yet live neither posts nor reads from home; the offer threshold is
+the work a session could read.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import numpy as np
+import pytest
+
+import sim
+from sim.loading import ScenarioError, load_scenario, validate_data
+from sim.model import Engine
+from sim.policies.home import HomeSessions
+from sim.worklist import ROUTE_CODE
+from tests.scenarios import build, imbalanced_data, two_trust_data
+
+HOME, BROKERED = ROUTE_CODE["home"], ROUTE_CODE["brokered"]
+TARIFF = {"XR": [3.0, 5.0]}
+EVENINGS = [{"days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "start": "18:00", "end": "22:00"}]
+
+
+def market_data(reads: str = "posted", tariff_multiplier: float = 1.0, **home) -> dict:
+    """Two trusts, both groups credentialed for the other, evening sessions reading routine (OP) work."""
+    data = two_trust_data(weeks=3, t1_per_hour=2.0, t2_per_hour=0.5, backlog=(400, 20))
+    for group, other in zip(data["staff"], ("T2", "T1")):
+        group.update(credentialed_trusts=[other], max_band=2, subspecialties=["general", "neuro"], home_workstation=True)
+    data["outsourcing"]["price"] = {"XR": [20.0, 45.0]}
+    data["home_reporting"] = {"enabled": True, "reads": reads, "urgencies": ["OP"], "sessions": EVENINGS,
+                              "uptake_probability": 1.0, "tariff_multiplier": tariff_multiplier, **home}
+    data["finance"] = {"insourcing_tariff": TARIFF}
+    return data
+
+
+def run(data: dict, seed: int = 3):
+    engine = Engine(build(data), seed, 0)
+    raw = engine.run()
+    home = next(i for i in engine.interventions if isinstance(i, HomeSessions))
+    return engine, raw, home
+
+
+def test_home_sessions_read_only_their_worklist():
+    _, raw, _ = run(market_data(reads="own"))
+    home = raw.route == HOME
+    assert home.sum() > 50
+    assert set(raw.exams.urgency[home]) == {1}  # OP only: never the ED films of the core worklist
+    reader_trust = np.array([r.home_trust for r in raw.reporters])[raw.reader[home]]
+    assert np.all(reader_trust == raw.exams.trust[home])  # own trust only
+
+
+def test_posted_work_crosses_trusts_where_the_tariff_beats_outsourcing():
+    _, raw, _ = run(market_data())
+    home = raw.route == HOME
+    reader_trust = np.array([r.home_trust for r in raw.reporters])[raw.reader[home]]
+    assert np.any(reader_trust != raw.exams.trust[home])  # T2's readers take T1's posted backlog
+    # at 5x the tariff (£15/£25) band 1 is still cheaper than outsourcing (£20), band 2 (£45) too;
+    # at 10x (£30/£50) neither is: nothing is posted
+    _, dear, _ = run(market_data(tariff_multiplier=10.0))
+    assert not np.any(dear.route == HOME)
+    _, mid, _ = run(market_data(tariff_multiplier=8.0))  # £24 > £20 for band 1, £40 < £45 for band 2
+    assert np.any(mid.route == HOME) and set(mid.exams.band[mid.route == HOME]) == {1}
+
+
+def test_no_offer_below_the_threshold_of_readable_work():
+    _, raw, home = run(market_data(reads="own", backlog_threshold_hours=10_000.0))
+    assert not home.sessions and not np.any(raw.route == HOME)
+    _, raw, home = run(market_data(reads="own", backlog_threshold_hours=0.5))
+    assert home.sessions
+
+
+def test_a_trust_not_yet_live_neither_posts_nor_reads_from_home():
+    data = market_data()
+    start = dt.date.fromisoformat(data["start_date"])
+    data["trusts"][0]["go_live"] = (start + dt.timedelta(days=14)).isoformat()  # T1 live from day 14
+    engine, raw, home = run(data)
+    live_at = 14 * 24.0
+    home_reads = raw.route == HOME
+    t1 = raw.exams.trust == 0
+    assert not np.any(home_reads & t1 & (raw.left_at < live_at))  # T1 posts nothing before it is live
+    assert np.any(home_reads & t1 & (raw.left_at >= live_at))  # and does once it is
+    for index, start_h, _ in home.sessions:
+        if engine.reporters[index].home_trust == 0:
+            assert start_h >= live_at  # T1's reporters read from home only once live
+
+
+def test_the_broker_opens_no_pair_with_a_trust_not_live():
+    data = imbalanced_data("brokered", weeks=2)  # T1 overloaded, T2 with spare capacity
+    start = dt.date.fromisoformat(data["start_date"])
+    data["trusts"][1]["go_live"] = (start + dt.timedelta(days=7)).isoformat()
+    engine = Engine(build(data), 3, 0)
+    raw = engine.run()
+    broker = next(i for i in engine.interventions if i.name == "broker")
+    assert broker.moves and all(t >= 7 * 24 for t, d, r, _ in broker.moves if 1 in (d, r))
+    assert not np.any((raw.route == BROKERED) & (raw.left_at < 7 * 24))
+
+
+def test_home_worklist_fields_are_checked():
+    data = market_data()
+    data["home_reporting"]["urgencies"] = ["STAT"]
+    with pytest.raises(ScenarioError) as err:
+        validate_data(copy.deepcopy(data), "bad.toml")
+    assert ("home_reporting.urgencies", "unknown urgency 'STAT'") in err.value.problems
+    data = market_data()
+    data.pop("outsourcing")
+    with pytest.raises(ScenarioError, match="home_reporting.reads"):
+        validate_data(data, "bad.toml")
+
+
+def test_rollout_scenario_changes_only_go_live_dates():
+    emrad = load_scenario("params/emrad.toml")
+    rollout = load_scenario("params/scenarios/rollout.toml")
+    strip = [t.model_copy(update={"go_live": None}) for t in rollout.trusts]
+    assert strip == list(emrad.trusts)
+    assert sum(t.go_live is not None for t in rollout.trusts) == 3
