@@ -77,6 +77,7 @@ class Engine:
         self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust)
         self._groups: dict[int, list[list[int]]] = {}
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
+        self._wake: list[simpy.Event | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
 
     def stream(self, *name: object) -> np.random.Generator:
         return stream(self.seed, self.replication, *name)
@@ -125,8 +126,15 @@ class Engine:
         its queues is already assigned, so on arrival it would pick exactly that exam: committing
         early changes nothing but saves the wake-up event. Among idle reporters, the one idle
         longest gets the next arrival. One SimPy event per exam read; the exam in hand is always
-        finished, even past the interval's end. Another trust's exam costs the transfer overhead
-        and is reported to `on_cross_read` (the broker's quota).
+        finished, even past the interval's end.
+
+        Borrowed groups (the routing's dynamic lists after its `n_static` static groups: work a
+        broker opens to this reporter) are read only for exams already waiting, never committed to
+        ahead (a pair may close before the arrival), and only after the static groups have nothing
+        ready. A borrowed read costs the transfer overhead and is reported to `on_cross_read` (the
+        broker's quota). A reporter with borrowed groups waits idle on a wake event as well, so
+        work opened to it is read at once: a commitment to a future arrival is released when
+        nobody has claimed a later exam of that queue since.
         """
         env = self.env
         wl = self.worklists
@@ -136,6 +144,8 @@ class Engine:
         overhead = self.transfer_overhead_hours
         timeout = env.timeout
         busy_until = self.busy_until
+        n_static = self.n_static_groups(index, groups)
+        static, borrowed = groups[:n_static], groups[n_static:]
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
@@ -148,7 +158,7 @@ class Engine:
                 best = -1
                 first_arrival = end
                 first_queue = -1
-                for group in groups:
+                for group in static:
                     oldest = now
                     for q in group:
                         t = times[ptr[q]]
@@ -160,30 +170,77 @@ class Engine:
                             first_queue = q
                     if best >= 0:
                         break
+                lent = False
+                if best < 0 and borrowed:
+                    for group in borrowed:
+                        oldest = now
+                        for q in group:
+                            t = times[ptr[q]]
+                            if t <= oldest:
+                                oldest = t
+                                best = q
+                        if best >= 0:
+                            lent = True
+                            break
                 if best >= 0:
                     begin = now
                 elif first_queue >= 0:
                     best = first_queue
                     begin = first_arrival
+                elif borrowed:
+                    woken = self._wake_event(index)
+                    yield env.any_of([timeout(end - now), woken])
+                    self._wake[index] = None
+                    continue
                 else:
                     yield timeout(end - now)
                     break
                 p = ptr[best]
                 ptr[best] = p + 1
                 owner = trust_of[best]
-                if owner == home:
-                    done = begin + work[p] * inv_speed
-                    route[p] = own_route
-                else:
+                if lent:
                     done = begin + work[p] * inv_speed + overhead
                     route[p] = cross_route
                     if self.on_cross_read is not None:
                         self.on_cross_read(owner, home)
+                elif owner == home:
+                    done = begin + work[p] * inv_speed
+                    route[p] = own_route
+                else:  # agreement (or pooled) work: static, no broker quota
+                    done = begin + work[p] * inv_speed
+                    route[p] = cross_route
                 left_at[p] = begin
                 done_at[p] = done
                 reader[p] = index
                 busy_until[index] = done
+                if borrowed and begin > now:  # committed ahead: stay wakeable until the arrival
+                    woken = self._wake_event(index)
+                    yield env.any_of([timeout(begin - now), woken])
+                    self._wake[index] = None
+                    if env.now < begin and ptr[best] == p + 1:  # release the commitment
+                        ptr[best] = p
+                        left_at[p] = done_at[p] = float("nan")
+                        reader[p] = -1
+                        route[p] = 0
+                        busy_until[index] = env.now
+                        continue
                 yield timeout(done - env.now)
+
+    def n_static_groups(self, index: int, groups: list[list[int]]) -> int:
+        """How many leading groups are fixed for the run (the rest are lists a broker opens and closes)."""
+        static = getattr(self.routing, "n_static_groups", None)
+        return len(groups) if static is None or groups is not self.candidate_queues(index) else static(self, index)
+
+    def _wake_event(self, index: int) -> simpy.Event:
+        event = self.env.event()
+        self._wake[index] = event
+        return event
+
+    def wake(self, index: int) -> None:
+        """Wake reporter `index` if it is idle (waiting for work or for a committed arrival)."""
+        event = self._wake[index]
+        if event is not None and not event.triggered:
+            event.succeed()
 
 
 def outage_intervals(scn: Scenario, seed: int, replication: int) -> dict[str, tuple[tuple[float, float], ...]]:

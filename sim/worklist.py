@@ -52,10 +52,14 @@ class Worklists:
         policy routed them before the run."""
         self.exams = exams
         at_trust = [[r.profile_at(t) for t in range(n_trusts)] for r in reporters]
-        self.profiles: list[Profile] = list(dict.fromkeys(p for row in at_trust for p in row if p is not None))
+        agreed = [[dict(r.agreements).get(t) for t in range(n_trusts)] for r in reporters]
+        self.profiles: list[Profile] = list(dict.fromkeys(p for rows in (at_trust, agreed) for row in rows
+                                                          for p in row if p is not None))
         index = {p: i for i, p in enumerate(self.profiles)}
-        # reporter_profile[r][t]: index of what reporter r may read at trust t (None: nothing)
+        # reporter_profile[r][t]: index of what reporter r may read at trust t (None: nothing);
+        # agreement_profile[r][t]: what a named agreement alone lets it read there (narrower when also credentialed)
         self.reporter_profile = [[None if p is None else index[p] for p in row] for row in at_trust]
+        self.agreement_profile = [[None if p is None else index[p] for p in row] for row in agreed]
         exam_class, self.class_members = self._skill_classes(exams, reporters)
 
         n_classes = max(len(self.class_members), 1)
@@ -116,8 +120,9 @@ class Worklists:
         """
         if len(exams) == 0:
             return np.zeros(0, dtype=np.int64), []
-        present = [{row[t] for row in self.reporter_profile if row[t] is not None}
-                   for t in range(len(self.reporter_profile[0]) if self.reporter_profile else int(exams.trust.max()) + 1)]
+        n_trusts = len(self.reporter_profile[0]) if self.reporter_profile else int(exams.trust.max()) + 1
+        present = [{row[t] for rows in (self.reporter_profile, self.agreement_profile) for row in rows
+                    if row[t] is not None} for t in range(n_trusts)]
         # one integer per trust x modality x band x subspecialty: a 1-D unique is ~50x faster than unique(axis=0)
         n_modalities = int(exams.modality.max()) + 1
         n_bands = int(exams.band.max()) + 1
@@ -140,8 +145,10 @@ class Worklists:
     def n_queues(self) -> int:
         return len(self.q_start)
 
-    def readable_by(self, reporter_index: int, queue: int) -> bool:
-        profile = self.reporter_profile[reporter_index][self.q_trust[queue]]
+    def readable_by(self, reporter_index: int, queue: int, agreement_only: bool = False) -> bool:
+        """Whether the reporter may read the queue's exams (`agreement_only`: under its agreement alone)."""
+        rows = self.agreement_profile if agreement_only else self.reporter_profile
+        profile = rows[reporter_index][self.q_trust[queue]]
         return profile is not None and profile in self.class_members[self.q_class[queue]]
 
     def head_arrival(self, queue: int) -> float:

@@ -285,8 +285,14 @@ def test_every_policy_keeps_the_invariants(data, seed):
         assert np.all(cross[routes == CORE] == False)  # noqa: E712
         assert np.all(cross[routes == BROKERED])
         assert not np.any(routes == HOME) or _takes_part(r, scn.home_reporting)
+        # the transfer overhead is the broker's: borrowed reads only, never agreement work (read from the
+        # reporter's static groups first) or a home session's worklist
+        by_agreement = np.array([t in agreed and agreed[t].may_read(int(ex.modality[e]), int(ex.band[e]),
+                                                                    int(ex.subspecialty[e])) for e, t in zip(mine, trusts)],
+                                dtype=bool)
+        borrowed = cross & (routes == BROKERED) & ~by_agreement
         expected = (ex.work_hours[mine] / r.speed * np.where(routes == HOME, factor, 1.0)
-                    + np.where(cross, overhead, 0.0))
+                    + np.where(borrowed, overhead, 0.0))
         assert np.allclose(raw.done_at[mine] - raw.left_at[mine], expected, rtol=1e-9, atol=1e-9)
         on_site, home = mine[routes != HOME], mine[routes == HOME]
         assert np.all(_inside(raw.left_at[on_site], r.intervals, TOL))

@@ -51,3 +51,14 @@ def readable_queues(engine: "Engine", reporter_index: int, trusts: set[int]) -> 
     """Queues of `trusts` whose exams the reporter may read there."""
     wl = engine.worklists
     return [q for q in range(wl.n_queues) if wl.q_trust[q] in trusts and wl.readable_by(reporter_index, q)]
+
+
+def own_and_agreement_queues(engine: "Engine", reporter_index: int) -> list[int]:
+    """The reporter's own trust's queues, plus what its named agreements (and only they) let it read
+    elsewhere, even where it is also credentialed for that trust."""
+    reporter = engine.reporters[reporter_index]
+    wl = engine.worklists
+    agreed = {t for t, _ in reporter.agreements} - {reporter.home_trust}
+    return [q for q in range(wl.n_queues)
+            if (wl.q_trust[q] == reporter.home_trust and wl.readable_by(reporter_index, q))
+            or (wl.q_trust[q] in agreed and wl.readable_by(reporter_index, q, agreement_only=True))]

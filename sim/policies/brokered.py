@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.policies.base import queues_by_priority, readable_queues
+from sim.policies.base import own_and_agreement_queues, queues_by_priority, readable_queues
 from sim.policies.home import go_live_hours
 from sim.scenario import Broker
 
@@ -34,12 +34,14 @@ class BrokeredRouting:
         # (donor trust, receiving trust, reporter's profile at the donor) -> queue ids when open
         self.borrowable: dict[tuple[int, int, int], list[int]] = {}
         self.shared: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> the live (open or empty) lists
+        self.holders: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> reporters reading that list
+        self._n_own: dict[int, int] = {}
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
         reporter = engine.reporters[reporter_index]
         home = reporter.home_trust
-        own = readable_queues(engine, reporter_index, {home, *(t for t, _ in reporter.agreements)})
-        groups = queues_by_priority(engine, own)
+        groups = queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index))
+        self._n_own[reporter_index] = len(groups)
         for donor in sorted(reporter.credentialed_trusts - {home}):
             profile = engine.worklists.reporter_profile[reporter_index][donor]
             key = (donor, home, profile)
@@ -47,13 +49,23 @@ class BrokeredRouting:
                 self.borrowable[key] = [q for group in queues_by_priority(
                     engine, readable_queues(engine, reporter_index, {donor})) for q in group]
                 self.shared[key] = []
+                self.holders[key] = []
             groups.append(self.shared[key])
+            self.holders[key].append(reporter_index)
         return groups
 
-    def open(self, donor: int, receiver: int) -> None:
+    def n_static_groups(self, engine: "Engine", reporter_index: int) -> int:
+        """The reporter's own (and agreement) groups come first and never change; the rest are borrowed lists."""
+        return self._n_own[reporter_index]
+
+    def open(self, donor: int, receiver: int) -> list[int]:
+        """Open the donor's work to the receiver's reporters; returns those whose lists were closed (to wake)."""
+        woken: list[int] = []
         for (d, r, _), live in self.shared.items():
             if d == donor and r == receiver and not live:
                 live.extend(self.borrowable[(d, r, _)])
+                woken += self.holders[(d, r, _)]
+        return woken
 
     def close(self, donor: int, receiver: int) -> None:
         for (d, r, _), live in self.shared.items():
@@ -120,7 +132,8 @@ class TheBroker:
                     if n < 1:
                         continue
                     self.quota[(donor, receiver)] = n
-                    self.routing.open(donor, receiver)
+                    for index in self.routing.open(donor, receiver):
+                        engine.wake(index)
                     self.moves.append((now, donor, receiver, n))
                     spare[receiver] -= moved
                     deficit -= moved

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.policies.base import queues_by_priority, readable_queues
+from sim.policies.base import own_and_agreement_queues, queues_by_priority
 
 if TYPE_CHECKING:
     from sim.model import Engine
@@ -17,6 +17,4 @@ class LocalRouting:
     name = "local"
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
-        reporter = engine.reporters[reporter_index]
-        trusts = {reporter.home_trust, *(t for t, _ in reporter.agreements)}
-        return queues_by_priority(engine, readable_queues(engine, reporter_index, trusts))
+        return queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index))
