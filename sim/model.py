@@ -105,19 +105,21 @@ class Engine:
         return self._groups[index]
 
     def start_session(self, index: int, intervals, own_route: int, cross_route: int,
-                      reading_time_factor: float = 1.0, groups: list[list[int]] | None = None) -> None:
+                      reading_time_factor: float = 1.0, groups: list[list[int]] | None = None,
+                      min_age: float = 0.0) -> None:
         """Reporter `index` reads during `intervals`; exams of its own trust get `own_route`, others `cross_route`.
 
         Home sessions (an intervention) call this too, with the home route, reading-time factor and
-        their own worklist (`groups`; default: the routing policy's queues for the reporter).
+        their own worklist (`groups`; default: the routing policy's queues for the reporter) and
+        `min_age`: they read only exams that have waited at least that many hours.
         """
         groups = self.candidate_queues(index) if groups is None else groups
         if groups and intervals:
             inv_speed = reading_time_factor / self.reporters[index].speed
-            self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route))
+            self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age))
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
-                  own_route: int, cross_route: int):
+                  own_route: int, cross_route: int, min_age: float = 0.0):
         """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
 
         The next exam is the oldest ready one in the first preference group that has one. With
@@ -134,7 +136,9 @@ class Engine:
         ready. A borrowed read costs the transfer overhead and is reported to `on_cross_read` (the
         broker's quota). A reporter with borrowed groups waits idle on a wake event as well, so
         work opened to it is read at once: a commitment to a future arrival is released when
-        nobody has claimed a later exam of that queue since.
+        nobody has claimed a later exam of that queue since. With `min_age` > 0 (extra sessions
+        reading only work that has waited that long) an exam is ready `min_age` hours after
+        acquisition, and the commitment ahead is to that moment.
         """
         env = self.env
         wl = self.worklists
@@ -156,10 +160,10 @@ class Engine:
                 if now >= end:
                     break
                 best = -1
-                first_arrival = end
+                first_arrival = end - min_age
                 first_queue = -1
                 for group in static:
-                    oldest = now
+                    oldest = now - min_age
                     for q in group:
                         t = times[ptr[q]]
                         if t <= oldest:
@@ -186,7 +190,7 @@ class Engine:
                     begin = now
                 elif first_queue >= 0:
                     best = first_queue
-                    begin = first_arrival
+                    begin = first_arrival + min_age
                 elif borrowed:
                     woken = self._wake_event(index)
                     yield env.any_of([timeout(end - now), woken])

@@ -323,6 +323,9 @@ class HomeReporting(Frozen):
                           "waiting (overrides backlog_threshold_exams); neither set: always offer")
     urgencies: tuple[str, ...] = Field((), description="urgency codes a session reads (empty: all)")
     modalities: tuple[str, ...] = Field((), description="modality codes a session reads (empty: all)")
+    min_age_hours: NonNegativeFloat = Field(
+        0.0, description="a session reads only exams that have waited at least this long (posted backlog, not "
+                         "work core sessions will read anyway)")
     reads: Literal["own", "posted"] = Field(
         "own", description="own: the reader's own trust (insourcing); posted: work posted by any live trust the reader "
                            "is credentialed for, where the tariff beats that trust's outsourcing price (the broker's market)")

@@ -118,3 +118,13 @@ def test_rollout_scenario_changes_only_go_live_dates():
     strip = [t.model_copy(update={"go_live": None}) for t in rollout.trusts]
     assert strip == list(emrad.trusts)
     assert sum(t.go_live is not None for t in rollout.trusts) == 3
+
+
+def test_sessions_read_only_work_that_has_waited_min_age():
+    _, raw, _ = run(market_data(reads="own", min_age_hours=24.0))
+    home = raw.route == HOME
+    assert home.sum() > 20
+    assert np.all(raw.left_at[home] - raw.exams.arrival[home] >= 24.0 - 1e-9)  # age at reading, backlog included
+    _, young, _ = run(market_data(reads="own"))
+    waited = young.left_at[young.route == HOME] - young.exams.arrival[young.route == HOME]
+    assert np.any(waited < 24.0)  # without the rule, fresh work is read too

@@ -9,7 +9,7 @@ reporter's own stream, so two scenarios offering the same slot see the same answ
 numbers).
 
 A session reads its own worklist (queues tagged home-eligible: the configured urgencies and
-modalities), most urgent first and oldest first: at the reader's own trust (`reads = "own"`,
+modalities, waiting at least `min_age_hours`), most urgent first and oldest first: at the reader's own trust (`reads = "own"`,
 insourcing), or across every live trust it is credentialed for, only the work whose insourcing
 tariff is below the owning trust's outsourcing price (`reads = "posted"`: trusts post the work
 they would otherwise outsource, the financial dashboard admits a match only where it is cheaper).
@@ -124,16 +124,18 @@ class HomeSessions:
                 # one reporter, one exam at a time: after the core read in hand, outside core sessions
                 begin = max(start, engine.busy_until[i])
                 intervals = subtract(subtract(((begin, end),), reporter.intervals), home_outages)
-                engine.start_session(i, intervals, home, home, cfg.reading_time_factor, groups=groups)
+                engine.start_session(i, intervals, home, home, cfg.reading_time_factor, groups=groups,
+                                     min_age=cfg.min_age_hours)
                 self.sessions.append((i, start, end))
 
     def _backlog(self, wl, eligible_of: list[list[int]], now: float) -> list[tuple[int, float]]:
         """Per trust: (exams, reading hours at speed 1) waiting now that a session could read."""
         out = []
+        cutoff = now - self.config.min_age_hours
         for queues in eligible_of:
             exams, hours = 0, 0.0
             for q in queues:
-                n = wl.waiting(q, now)
+                n = wl.waiting(q, cutoff)
                 if n:
                     exams += n
                     if self.config.backlog_threshold_hours is not None:
