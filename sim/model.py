@@ -74,10 +74,10 @@ class Engine:
         self.outages = outage_intervals(scn, seed, replication)
         self.transfer_overhead_hours = (scn.policy.broker.transfer_overhead_minutes / 60
                                         if scn.policy.kind == "brokered" else 0.0)
-        self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust)
+        self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust, reading hours)
         self._groups: dict[int, list[list[int]]] = {}
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
-        self._wake: list[simpy.Event | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
+        self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
 
     def stream(self, *name: object) -> np.random.Generator:
         return stream(self.seed, self.replication, *name)
@@ -134,7 +134,7 @@ class Engine:
         broker opens to this reporter) are read only for exams already waiting, never committed to
         ahead (a pair may close before the arrival), and only after the static groups have nothing
         ready. A borrowed read costs the transfer overhead and is reported to `on_cross_read` (the
-        broker's quota). A reporter with borrowed groups waits idle on a wake event as well, so
+        broker's quota). A reporter with borrowed groups can be woken (interrupted) while idle, so
         work opened to it is read at once: a commitment to a future arrival is released when
         nobody has claimed a later exam of that queue since. With `min_age` > 0 (extra sessions
         reading only work that has waited that long) an exam is ready `min_age` hours after
@@ -192,9 +192,12 @@ class Engine:
                     best = first_queue
                     begin = first_arrival + min_age
                 elif borrowed:
-                    woken = self._wake_event(index)
-                    yield env.any_of([timeout(end - now), woken])
-                    self._wake[index] = None
+                    self._idle[index] = env.active_process
+                    try:
+                        yield timeout(end - now)
+                    except simpy.Interrupt:  # the broker opened work to this reporter
+                        pass
+                    self._idle[index] = None
                     continue
                 else:
                     yield timeout(end - now)
@@ -206,7 +209,7 @@ class Engine:
                     done = begin + work[p] * inv_speed + overhead
                     route[p] = cross_route
                     if self.on_cross_read is not None:
-                        self.on_cross_read(owner, home)
+                        self.on_cross_read(owner, home, done - begin)
                 elif owner == home:
                     done = begin + work[p] * inv_speed
                     route[p] = own_route
@@ -218,9 +221,12 @@ class Engine:
                 reader[p] = index
                 busy_until[index] = done
                 if borrowed and begin > now:  # committed ahead: stay wakeable until the arrival
-                    woken = self._wake_event(index)
-                    yield env.any_of([timeout(begin - now), woken])
-                    self._wake[index] = None
+                    self._idle[index] = env.active_process
+                    try:
+                        yield timeout(begin - now)
+                    except simpy.Interrupt:  # the broker opened work to this reporter
+                        pass
+                    self._idle[index] = None
                     if env.now < begin and ptr[best] == p + 1:  # release the commitment
                         ptr[best] = p
                         left_at[p] = done_at[p] = float("nan")
@@ -235,16 +241,15 @@ class Engine:
         static = getattr(self.routing, "n_static_groups", None)
         return len(groups) if static is None or groups is not self.candidate_queues(index) else static(self, index)
 
-    def _wake_event(self, index: int) -> simpy.Event:
-        event = self.env.event()
-        self._wake[index] = event
-        return event
-
     def wake(self, index: int) -> None:
-        """Wake reporter `index` if it is idle (waiting for work or for a committed arrival)."""
-        event = self._wake[index]
-        if event is not None and not event.triggered:
-            event.succeed()
+        """Wake reporter `index` if it is idle (waiting for work, or for an arrival it committed to).
+
+        An interrupt costs an event only when it happens; idle waits stay one plain timeout each.
+        """
+        process = self._idle[index]
+        if process is not None:
+            self._idle[index] = None
+            process.interrupt("work opened")
 
 
 def outage_intervals(scn: Scenario, seed: int, replication: int) -> dict[str, tuple[tuple[float, float], ...]]:

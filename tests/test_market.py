@@ -128,3 +128,26 @@ def test_sessions_read_only_work_that_has_waited_min_age():
     _, young, _ = run(market_data(reads="own"))
     waited = young.left_at[young.route == HOME] - young.exams.arrival[young.route == HOME]
     assert np.any(waited < 24.0)  # without the rule, fresh work is read too
+
+
+def _skill_data(t2_subspecialties: list[str]) -> dict:
+    """T1 overloaded with neuro work only; T2 idle, its group reading `t2_subspecialties`."""
+    data = imbalanced_data("brokered", weeks=1, backlog=(150, 0))
+    data["modalities"][0]["subspecialty_mix"] = {"general": 0.0, "neuro": 1.0}
+    data["demand"]["initial_backlog"][0]["trust"] = "T1"
+    data["staff"][1]["subspecialties"] = t2_subspecialties
+    data["trusts"][1]["demand_multiplier"] = 0.2
+    return data
+
+
+def test_the_broker_matches_deficits_with_spare_hours_of_readers_who_may_read_that_work():
+    """Spare hours are per skill: T2's spare general-only readers cannot cover T1's neuro deficit."""
+    engine = Engine(build(_skill_data(["general"])), 3, 0)
+    raw = engine.run()
+    broker = next(i for i in engine.interventions if i.name == "broker")
+    assert not any(d == 0 for _, d, _, _ in broker.moves) and not np.any(raw.route == BROKERED)
+    engine = Engine(build(_skill_data(["general", "neuro"])), 3, 0)
+    raw = engine.run()
+    broker = next(i for i in engine.interventions if i.name == "broker")
+    assert any(d == 0 and r == 1 and h > 0 for _, d, r, h in broker.moves)
+    assert np.count_nonzero(raw.route == BROKERED) > 10

@@ -3,18 +3,19 @@
 Reporters read their own trust (and agreement work) first. Behind that, each has one group of
 *borrowed* queues per other trust it is credentialed for; the groups are shared list objects
 that the broker fills (opens) or empties (closes), so opening and closing costs the per-exam
-loop nothing. Every `cadence_hours` the broker compares each trust's backlog in reading hours
-with its planned session hours over `lookahead_hours`, pairs the largest deficits with the
-largest spare capacities and grants each pair a quota of exams (hours / mean reading hours of
-the donor's waiting work). A transferred exam costs `transfer_overhead_minutes` more to read,
-is charged at the inter-trust tariff, and uses up one exam of its pair's quota; a used-up quota
-closes the pair until the next rebalancing. Eligibility holds by construction: borrowed queues
+loop nothing. Every `cadence_hours` the broker works out, per trust and skill class, the work to
+cover over `lookahead_hours` (waiting plus a forecast of arrivals) against the trust's own
+reporters' planned hours, and grants quotas in reading hours from deficits to other trusts'
+spare hours of reporters who may read that class (see TheBroker). A transferred exam costs
+`transfer_overhead_minutes` more to read, is charged at the inter-trust tariff, and uses its
+reading hours of its pair's quota; a used-up quota closes the pair until the next rebalancing. Eligibility holds by construction: borrowed queues
 are only those the reporter may read at the donor trust. A trust not yet live on the shared
 system (`go_live`) neither gives nor receives work.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -74,14 +75,24 @@ class BrokeredRouting:
 
 
 class TheBroker:
-    """The brokerage intervention; works with BrokeredRouting (see the module docstring)."""
+    """The brokerage intervention; works with BrokeredRouting (see the module docstring).
+
+    Every `cadence_hours`, per trust and skill class (the set of reporter profiles that may read a
+    queue), the work to cover over the next `lookahead_hours` is what is waiting now plus a
+    forecast of what will arrive (the same window's arrivals just past: a persistence forecast).
+    The trust's own reporters' planned session hours cover it, the most constrained classes first;
+    what is left is a deficit, and unused hours of a profile are spare. Deficits are then matched
+    with other live trusts' spare hours of profiles that may read that class there, largest first:
+    each match adds to the pair's quota in reading hours. A borrowed read uses its reading hours
+    of the quota; a used-up quota closes the pair until the next rebalancing.
+    """
 
     name = "broker"
 
     def __init__(self, config: Broker):
         self.config = config
-        self.quota: dict[tuple[int, int], int] = {}
-        self.moves: list[tuple[float, int, int, int]] = []  # (time, donor, receiver, exams granted)
+        self.quota: dict[tuple[int, int], float] = {}  # (donor, receiver) -> reading hours left
+        self.moves: list[tuple[float, int, int, float]] = []  # (time, donor, receiver, hours granted)
 
     def start(self, engine: "Engine") -> None:
         routing = engine.routing
@@ -93,10 +104,10 @@ class TheBroker:
         engine.on_cross_read = self._cross_read
         engine.env.process(self._run(engine))
 
-    def _cross_read(self, donor: int, receiver: int) -> None:
-        if (donor, receiver) not in self.quota:  # agreement work, not a transfer the broker granted
+    def _cross_read(self, donor: int, receiver: int, hours: float) -> None:
+        if (donor, receiver) not in self.quota:  # not a transfer the broker granted
             return
-        left = self.quota[(donor, receiver)] - 1
+        left = self.quota[(donor, receiver)] - hours
         self.quota[(donor, receiver)] = left
         if left <= 0:
             self.routing.close(donor, receiver)
@@ -104,91 +115,135 @@ class TheBroker:
     def _run(self, engine: "Engine"):
         cfg = self.config
         n_trusts = len(engine.scenario.trusts)
-        capacity = _PlannedCapacity(engine, n_trusts)
-        backlog = _Backlog(engine, n_trusts)
-        receivers_of = {d: {r for (dd, r, _) in self.routing.shared if dd == d} for d in range(n_trusts)}
+        capacity = _PlannedCapacity(engine)
+        work = _QueueWork(engine, cfg.lookahead_hours, cfg.cadence_hours)
         live_from = go_live_hours(engine.scenario)
+        candidates: dict[int, list[tuple[int, int]]] = {}  # donor -> (receiver, reader's profile there)
+        for (d, r, p) in self.routing.borrowable:
+            candidates.setdefault(d, []).append((r, p))
         while True:
             now = engine.env.now
             live = live_from <= now
-            hours, exams = backlog.at(now)
-            balance = hours - capacity.between(now, now + cfg.lookahead_hours)  # > 0: deficit
+            need = work.at(now)  # per queue: waiting + forecast reading hours
+            plan = capacity.between(now, now + cfg.lookahead_hours)  # (trust, profile) -> hours
+            deficit, spare = _within_trusts(work, need, plan, n_trusts)
             for pair in list(self.quota):
                 self.routing.close(*pair)
             self.quota.clear()
-            spare = {t: -balance[t] for t in range(n_trusts) if -balance[t] >= cfg.min_transfer_hours and live[t]}
-            for donor in np.argsort(-balance):
-                donor = int(donor)
+            granted: dict[tuple[int, int], float] = {}
+            for (donor, members), short in sorted(deficit.items(), key=lambda item: -item[1]):
                 if not live[donor]:  # not yet on the shared system: it posts nothing
                     continue
-                deficit = balance[donor]
-                if deficit < cfg.min_transfer_hours or exams[donor] == 0:
-                    break
-                per_exam = hours[donor] / exams[donor]
-                for receiver in sorted(spare, key=spare.get, reverse=True):
-                    if receiver not in receivers_of[donor] or deficit < cfg.min_transfer_hours:
+                for receiver, profile in candidates.get(donor, ()):
+                    if short < cfg.min_transfer_hours:
+                        break
+                    have = spare.get((receiver, profile), 0.0)
+                    if have <= 0 or profile not in members or not live[receiver]:
                         continue
-                    moved = min(deficit, spare[receiver])
-                    n = int(moved / per_exam)
-                    if n < 1:
-                        continue
-                    self.quota[(donor, receiver)] = n
-                    for index in self.routing.open(donor, receiver):
-                        engine.wake(index)
-                    self.moves.append((now, donor, receiver, n))
-                    spare[receiver] -= moved
-                    deficit -= moved
+                    moved = min(short, have)
+                    granted[(donor, receiver)] = granted.get((donor, receiver), 0.0) + moved
+                    spare[(receiver, profile)] = have - moved
+                    short -= moved
+            for (donor, receiver), hours in granted.items():
+                if hours < cfg.min_transfer_hours:
+                    continue
+                self.quota[(donor, receiver)] = hours
+                for index in self.routing.open(donor, receiver):
+                    engine.wake(index)
+                self.moves.append((now, donor, receiver, hours))
             yield engine.env.timeout(cfg.cadence_hours)
 
 
-class _Backlog:
-    """Per trust: reading hours (at speed 1) and count of exams waiting, at non-decreasing times.
+def _within_trusts(work: "_QueueWork", need: np.ndarray, plan: dict[tuple[int, int], float], n_trusts: int
+                   ) -> tuple[dict[tuple[int, frozenset[int]], float], dict[tuple[int, int], float]]:
+    """Cover each trust's work with its own reporters' hours, most constrained skill class first.
 
-    Each queue keeps an "arrived" pointer that only moves forward as time does, so a whole run's
-    rebalancings cost one pass over the exams rather than a bisection per queue per cadence.
+    Returns the deficit per (trust, class members) and the spare hours per (trust, profile).
+    """
+    by_class = np.bincount(work.group_of_queue, weights=need, minlength=len(work.groups))
+    spare = dict(plan)
+    own = {t: {p for (tt, p) in plan if tt == t} for t in range(n_trusts)}
+    deficit: dict[tuple[int, frozenset[int]], float] = {}
+    todo = [(work.groups[g], float(h)) for g, h in enumerate(by_class) if h > 0]
+    for (t, members), hours in sorted(todo, key=lambda item: (len(item[0][1] & own[item[0][0]]), -item[1])):
+        for p in sorted(members & own[t], key=lambda p: -spare[(t, p)]):
+            take = min(hours, spare[(t, p)])
+            spare[(t, p)] -= take
+            hours -= take
+            if hours <= 0:
+                break
+        if hours > 0:
+            deficit[(t, members)] = hours
+    return deficit, spare
+
+
+class _QueueWork:
+    """Per queue: reading hours (speed 1) waiting now, plus those that arrived over the last lookahead
+    (the persistence forecast of the next one).
+
+    Arrivals are followed in acquisition order with one pointer into the exam table (vectorised:
+    a searchsorted and a bincount per rebalancing), not a scan of every queue.
     """
 
-    def __init__(self, engine: "Engine", n_trusts: int):
-        self.wl = engine.worklists
-        self.n_trusts = n_trusts
-        self.arrived = list(self.wl.ptr)
+    def __init__(self, engine: "Engine", lookahead: float, cadence: float):
+        wl = self.wl = engine.worklists
+        self.arrival = engine.exams.arrival  # sorted by acquisition time
+        starts = np.asarray(wl.q_start, dtype=np.int64)
+        queue = np.searchsorted(starts, wl.position_of_exam, side="right") - 1
+        real = wl.position_of_exam < np.asarray(wl.q_end, dtype=np.int64)[np.maximum(queue, 0)] if len(starts) else \
+            np.zeros(len(queue), dtype=bool)
+        self.queue_of_exam = np.where(real & (queue >= 0), queue, len(starts))  # parked exams: a dummy queue
+        self.q_start = starts
+        self.arrived = starts.copy()  # first position not yet acquired, per queue
+        self.next_exam = 0
+        self.cumulative = np.concatenate([[0.0], np.cumsum(np.frombuffer(wl.work, dtype=np.float64))])
+        self.history: deque[np.ndarray] = deque(maxlen=max(1, round(lookahead / cadence)) + 1)
+        keys = list(dict.fromkeys((wl.q_trust[q], wl.class_members[wl.q_class[q]]) for q in range(wl.n_queues)))
+        index = {k: i for i, k in enumerate(keys)}
+        self.groups = keys
+        self.group_of_queue = np.array([index[(wl.q_trust[q], wl.class_members[wl.q_class[q]])]
+                                        for q in range(wl.n_queues)], dtype=np.int64)
 
-    def at(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        wl, arrived = self.wl, self.arrived
-        times, ptr, trust_of = wl.times, wl.ptr, wl.q_trust
-        hours = np.zeros(self.n_trusts)
-        exams = np.zeros(self.n_trusts, dtype=int)
-        for q in range(wl.n_queues):
-            a = arrived[q]
-            while times[a] <= now:  # the +inf sentinel stops it
-                a += 1
-            arrived[q] = a
-            start = ptr[q]
-            if a > start:
-                exams[trust_of[q]] += a - start
-                hours[trust_of[q]] += wl.work_between(start, a)
-        return hours, exams
+    def at(self, now: float) -> np.ndarray:
+        stop = int(np.searchsorted(self.arrival, now, side="right"))
+        if stop > self.next_exam:
+            counts = np.bincount(self.queue_of_exam[self.next_exam:stop], minlength=len(self.q_start) + 1)
+            self.arrived += counts[:len(self.q_start)]
+            self.next_exam = stop
+        ptr = np.asarray(self.wl.ptr, dtype=np.int64)
+        waiting_from = np.minimum(ptr, self.arrived)
+        need = self.cumulative[self.arrived] - self.cumulative[waiting_from]
+        self.history.append(self.arrived.copy())
+        need += self.cumulative[self.arrived] - self.cumulative[self.history[0]]
+        return need
 
 
 class _PlannedCapacity:
-    """Session hours each trust's reporters have planned in a window (from their timetables)."""
+    """Session hours each (home trust, reporter profile) has planned in a window (from the timetables)."""
 
-    def __init__(self, engine: "Engine", n_trusts: int):
+    def __init__(self, engine: "Engine"):
+        wl = engine.worklists
+        self.keys: list[tuple[int, int]] = []
         self.times, self.cumulative = [], []
-        for t in range(n_trusts):
-            starts = [s for r in engine.reporters if r.home_trust == t for s, _ in r.intervals]
-            ends = [e for r in engine.reporters if r.home_trust == t for _, e in r.intervals]
+        groups: dict[tuple[int, int], list] = {}
+        for i, r in enumerate(engine.reporters):
+            profile = wl.reporter_profile[i][r.home_trust]
+            if profile is not None:
+                groups.setdefault((r.home_trust, profile), []).append(r)
+        for key, members in groups.items():
+            starts = [s for r in members for s, _ in r.intervals]
+            ends = [e for r in members for _, e in r.intervals]
             times = np.array(starts + ends, dtype=float)
             steps = np.array([1] * len(starts) + [-1] * len(ends), dtype=float)
             order = np.argsort(times, kind="stable")
             times, on_duty = times[order], np.cumsum(steps[order])
             hours = np.concatenate([[0.0], np.cumsum(on_duty[:-1] * np.diff(times))]) if len(times) else np.zeros(0)
+            self.keys.append(key)
             self.times.append(times)
             self.cumulative.append(hours)
 
-    def between(self, start: float, end: float) -> np.ndarray:
-        out = np.zeros(len(self.times))
-        for t, (times, hours) in enumerate(zip(self.times, self.cumulative)):
-            if len(times):
-                out[t] = np.interp(end, times, hours) - np.interp(start, times, hours)
+    def between(self, start: float, end: float) -> dict[tuple[int, int], float]:
+        out = {}
+        for key, times, hours in zip(self.keys, self.times, self.cumulative):
+            out[key] = float(np.interp(end, times, hours) - np.interp(start, times, hours)) if len(times) else 0.0
         return out
