@@ -5,6 +5,8 @@ Each problem is a (field path, reason) pair, so :mod:`sim.loading` can name the 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sim.scenario import Scenario
 
 
@@ -29,7 +31,12 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         if duplicates:
             problems.append((f"{kind if kind != 'subspecialty' else 'subspecialties'}", f"duplicate {kind} code(s): {', '.join(duplicates)}"))
 
+    horizon_end = scn.start_date + dt.timedelta(hours=scn.horizon_hours)
     for i, trust in enumerate(scn.trusts):
+        if trust.go_live is not None and trust.go_live >= horizon_end:
+            problems.append((f"trusts.{i}.go_live", f"{trust.go_live.isoformat()} is after the horizon ends "
+                                                    f"({horizon_end.isoformat()}): the trust would never join; leave "
+                                                    "go_live out or lengthen the horizon"))
         problems += [(f"trusts.{i}.modality_multiplier.{c}", f"unknown modality {c!r}")
                      for c in trust.modality_multiplier if c not in modalities]
         problems += [(f"trusts.{i}.subspecialty_weight.{c}", f"unknown subspecialty {c!r}")

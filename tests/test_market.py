@@ -151,3 +151,11 @@ def test_the_broker_matches_deficits_with_spare_hours_of_readers_who_may_read_th
     broker = next(i for i in engine.interventions if i.name == "broker")
     assert any(d == 0 and r == 1 and h > 0 for _, d, r, h in broker.moves)
     assert np.count_nonzero(raw.route == BROKERED) > 10
+
+
+def test_a_go_live_after_the_horizon_is_refused_naming_the_field():
+    data = market_data()
+    data["trusts"][1]["go_live"] = "2030-01-07"
+    with pytest.raises(ScenarioError) as err:
+        validate_data(data, "bad.toml")
+    assert any(field == "trusts.1.go_live" and "never join" in reason for field, reason in err.value.problems)
