@@ -130,10 +130,9 @@ class Engine:
         longest gets the next arrival. One SimPy event per exam read; the exam in hand is always
         finished, even past the interval's end.
 
-        Borrowed groups (the routing's dynamic lists after its `n_static` static groups: work a
-        broker opens to this reporter) are read only for exams already waiting, never committed to
-        ahead (a pair may close before the arrival), and only after the static groups have nothing
-        ready. A borrowed read costs the transfer overhead and is reported to `on_cross_read` (the
+        Borrowed groups (lists the routing marks as borrowed: work a broker opens to this reporter,
+        interleaved with its own groups by urgency priority) are read only for exams already
+        waiting, never committed to ahead (a pair may close before the arrival). A borrowed read costs the transfer overhead and is reported to `on_cross_read` (the
         broker's quota). A reporter with borrowed groups can be woken (interrupted) while idle, so
         work opened to it is read at once: a commitment to a future arrival is released when
         nobody has claimed a later exam of that queue since. With `min_age` > 0 (extra sessions
@@ -148,8 +147,7 @@ class Engine:
         overhead = self.transfer_overhead_hours
         timeout = env.timeout
         busy_until = self.busy_until
-        n_static = self.n_static_groups(index, groups)
-        static, borrowed = groups[:n_static], groups[n_static:]
+        flags = self.borrowed_flags(index, groups)
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
@@ -162,36 +160,49 @@ class Engine:
                 best = -1
                 first_arrival = end - min_age
                 first_queue = -1
-                for group in static:
-                    oldest = now - min_age
-                    for q in group:
-                        t = times[ptr[q]]
-                        if t <= oldest:
-                            oldest = t
-                            best = q
-                        elif t < first_arrival:
-                            first_arrival = t
-                            first_queue = q
-                    if best >= 0:
-                        break
                 lent = False
-                if best < 0 and borrowed:
-                    for group in borrowed:
-                        oldest = now
+                if flags is None:
+                    for group in groups:
+                        oldest = now - min_age
                         for q in group:
                             t = times[ptr[q]]
                             if t <= oldest:
                                 oldest = t
                                 best = q
+                            elif t < first_arrival:
+                                first_arrival = t
+                                first_queue = q
                         if best >= 0:
-                            lent = True
                             break
+                else:
+                    for group, borrowed in zip(groups, flags):
+                        oldest = now
+                        if borrowed:  # ready work only: a pair may close before a future arrival
+                            for q in group:
+                                t = times[ptr[q]]
+                                if t <= oldest:
+                                    oldest = t
+                                    best = q
+                            if best >= 0:
+                                lent = True
+                                break
+                        else:
+                            for q in group:
+                                t = times[ptr[q]]
+                                if t <= oldest:
+                                    oldest = t
+                                    best = q
+                                elif t < first_arrival:
+                                    first_arrival = t
+                                    first_queue = q
+                            if best >= 0:
+                                break
                 if best >= 0:
                     begin = now
                 elif first_queue >= 0:
                     best = first_queue
                     begin = first_arrival + min_age
-                elif borrowed:
+                elif flags is not None:
                     self._idle[index] = env.active_process
                     try:
                         yield timeout(end - now)
@@ -220,7 +231,7 @@ class Engine:
                 done_at[p] = done
                 reader[p] = index
                 busy_until[index] = done
-                if borrowed and begin > now:  # committed ahead: stay wakeable until the arrival
+                if flags is not None and begin > now:  # committed ahead: stay wakeable until the arrival
                     self._idle[index] = env.active_process
                     try:
                         yield timeout(begin - now)
@@ -236,10 +247,13 @@ class Engine:
                         continue
                 yield timeout(done - env.now)
 
-    def n_static_groups(self, index: int, groups: list[list[int]]) -> int:
-        """How many leading groups are fixed for the run (the rest are lists a broker opens and closes)."""
-        static = getattr(self.routing, "n_static_groups", None)
-        return len(groups) if static is None or groups is not self.candidate_queues(index) else static(self, index)
+    def borrowed_flags(self, index: int, groups: list[list[int]]) -> list[bool] | None:
+        """Per group, whether it is a borrowed list a broker opens and closes; None when none is."""
+        borrowed = getattr(self.routing, "borrowed_groups", None)
+        if borrowed is None or groups is not self.candidate_queues(index):
+            return None
+        flags = borrowed(self, index)
+        return flags if any(flags) else None
 
     def wake(self, index: int) -> None:
         """Wake reporter `index` if it is idle (waiting for work, or for an arrival it committed to).

@@ -307,22 +307,28 @@ def test_agreement_reads_do_not_use_the_broker_quota(monkeypatch):
     assert len(calls) == borrowed  # seed 1: 283 quota calls for 170 borrowed reads
 
 
-def test_brokered_groups_are_own_work_then_borrowed_lists():
+def test_brokered_groups_interleave_own_work_and_borrowed_lists_by_priority():
     engine = Engine(build(imbalanced_data("brokered")), SEED, 0)
     assert isinstance(engine.routing, BrokeredRouting)
+    routing, wl = engine.routing, engine.worklists
+    urgencies = engine.scenario.urgencies
     for index, reporter in enumerate(engine.reporters):
         groups = engine.candidate_queues(index)
-        own = [g for g in groups if g]
-        assert {engine.worklists.q_trust[q] for g in own for q in g} == {reporter.home_trust}
-        assert groups[-1] == []  # the borrowed list, closed until the broker opens it
-    routing, wl = engine.routing, engine.worklists
-    assert {(d, r) for d, r, _ in routing.borrowable} == {(0, 1), (1, 0)}
-    for (donor, receiver, _), queues in routing.borrowable.items():
-        assert queues and {wl.q_trust[q] for q in queues} == {donor}
+        flags = routing.borrowed_groups(engine, index)
+        own = [g for g, lent in zip(groups, flags) if not lent]
+        assert own and {wl.q_trust[q] for g in own for q in g} == {reporter.home_trust}
+        assert all(g == [] for g, lent in zip(groups, flags) if lent)  # closed until the broker opens them
+        # a donor's urgent work comes before the reader's own routine work
+        assert flags != sorted(flags)  # a borrowed (True) list stands before an own (False) group
+        order = [urgencies[wl.q_urgency[g[0]]].priority if not lent else
+                 next(k[2] for k, live in routing.shared.items() if live is g) for g, lent in zip(groups, flags)]
+        assert order == sorted(order)
+    assert {(k[0], k[1]) for k in routing.borrowable} == {(0, 1), (1, 0)}
+    for key, queues in routing.borrowable.items():
+        assert queues and {wl.q_trust[q] for q in queues} == {key[0]}
     routing.open(0, 1)
-    opened = [live for (d, r, _), live in routing.shared.items() if (d, r) == (0, 1)]
-    assert opened and all(live for live in opened)
-    assert all(not live for (d, r, _), live in routing.shared.items() if (d, r) == (1, 0))
+    assert all(live and {wl.q_trust[q] for q in live} == {0} for k, live in routing.shared.items() if k[0] == 1)
+    assert all(not live for k, live in routing.shared.items() if k[0] == 0)
     routing.close(0, 1)
     assert all(not live for live in routing.shared.values())
 

@@ -1,7 +1,8 @@
 """Brokered routing and the broker: work moves from trusts in deficit to trusts with spare capacity.
 
-Reporters read their own trust (and agreement work) first. Behind that, each has one group of
-*borrowed* queues per other trust it is credentialed for; the groups are shared list objects
+Reporters read their own trust (and agreement work) and, interleaved by urgency priority, one
+group of *borrowed* queues per other trust it is credentialed for and priority level (a donor's
+ED work comes before the reader's own routine work); the groups are shared list objects
 that the broker fills (opens) or empties (closes), so opening and closing costs the per-exam
 loop nothing. Every `cadence_hours` the broker works out, per trust and skill class, the work to
 cover over `lookahead_hours` (waiting plus a forecast of arrivals) against the trust's own
@@ -32,46 +33,65 @@ class BrokeredRouting:
     name = "brokered"
 
     def __init__(self) -> None:
-        # (donor trust, receiving trust, reporter's profile at the donor) -> queue ids when open
-        self.borrowable: dict[tuple[int, int, int], list[int]] = {}
-        self.shared: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> the live (open or empty) lists
+        # (donor trust, receiving trust, reporter's profile at the donor, priority level) -> the donor's queues
+        self.borrowable: dict[tuple[int, int, int, int], list[int]] = {}
+        # (receiving trust, profile, priority level) -> the live list: queues of every donor open to it
+        self.shared: dict[tuple[int, int, int], list[int]] = {}
         self.holders: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> reporters reading that list
-        self._n_own: dict[int, int] = {}
+        self.open_pairs: set[tuple[int, int]] = set()
+        self._borrowed: dict[int, list[bool]] = {}
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
+        """Own (and agreement) work and borrowed lists, interleaved by urgency priority: a donor's ED work
+        lent to this reporter comes before its own routine work. One borrowed list per priority level
+        holds the queues of every donor currently open to the reporter's trust."""
         reporter = engine.reporters[reporter_index]
         home = reporter.home_trust
-        groups = queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index))
-        self._n_own[reporter_index] = len(groups)
+        priority = [engine.scenario.urgencies[u].priority for u in engine.worklists.q_urgency]
+        levels: dict[int, list[tuple[list[int], bool]]] = {}
+        for group in queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index)):
+            levels.setdefault(priority[group[0]], []).append((group, False))
+        mine: set[tuple[int, int, int]] = set()
         for donor in sorted(reporter.credentialed_trusts - {home}):
             profile = engine.worklists.reporter_profile[reporter_index][donor]
-            key = (donor, home, profile)
-            if key not in self.shared:
-                self.borrowable[key] = [q for group in queues_by_priority(
-                    engine, readable_queues(engine, reporter_index, {donor})) for q in group]
-                self.shared[key] = []
-                self.holders[key] = []
-            groups.append(self.shared[key])
-            self.holders[key].append(reporter_index)
-        return groups
+            for group in queues_by_priority(engine, readable_queues(engine, reporter_index, {donor})):
+                level = priority[group[0]]
+                self.borrowable[(donor, home, profile, level)] = list(group)
+                key = (home, profile, level)
+                if key not in mine:
+                    mine.add(key)
+                    self.shared.setdefault(key, [])
+                    self.holders.setdefault(key, []).append(reporter_index)
+                    levels.setdefault(level, []).append((self.shared[key], True))
+        ordered = [entry for level in sorted(levels) for entry in levels[level]]
+        self._borrowed[reporter_index] = [flag for _, flag in ordered]
+        return [group for group, _ in ordered]
 
-    def n_static_groups(self, engine: "Engine", reporter_index: int) -> int:
-        """The reporter's own (and agreement) groups come first and never change; the rest are borrowed lists."""
-        return self._n_own[reporter_index]
+    def borrowed_groups(self, engine: "Engine", reporter_index: int) -> list[bool]:
+        """Per candidate group: True for a borrowed list (the broker opens and closes work in it)."""
+        return self._borrowed[reporter_index]
 
     def open(self, donor: int, receiver: int) -> list[int]:
-        """Open the donor's work to the receiver's reporters; returns those whose lists were closed (to wake)."""
-        woken: list[int] = []
-        for (d, r, _), live in self.shared.items():
-            if d == donor and r == receiver and not live:
-                live.extend(self.borrowable[(d, r, _)])
-                woken += self.holders[(d, r, _)]
-        return woken
+        """Open the donor's work to the receiver's reporters; returns the reporters to wake."""
+        if (donor, receiver) in self.open_pairs:
+            return []
+        self.open_pairs.add((donor, receiver))
+        woken: set[int] = set()
+        for (d, r, profile, level), queues in self.borrowable.items():
+            if d == donor and r == receiver:
+                self.shared[(r, profile, level)].extend(queues)
+                woken.update(self.holders[(r, profile, level)])
+        return sorted(woken)
 
     def close(self, donor: int, receiver: int) -> None:
-        for (d, r, _), live in self.shared.items():
+        if (donor, receiver) not in self.open_pairs:
+            return
+        self.open_pairs.discard((donor, receiver))
+        for (d, r, profile, level), queues in self.borrowable.items():
             if d == donor and r == receiver:
-                live.clear()
+                gone = set(queues)
+                live = self.shared[(r, profile, level)]
+                live[:] = [q for q in live if q not in gone]
 
 
 class TheBroker:
@@ -119,7 +139,7 @@ class TheBroker:
         work = _QueueWork(engine, cfg.lookahead_hours, cfg.cadence_hours)
         live_from = go_live_hours(engine.scenario)
         candidates: dict[int, list[tuple[int, int]]] = {}  # donor -> (receiver, reader's profile there)
-        for (d, r, p) in self.routing.borrowable:
+        for (d, r, p) in dict.fromkeys(key[:3] for key in self.routing.borrowable):
             candidates.setdefault(d, []).append((r, p))
         while True:
             now = engine.env.now
