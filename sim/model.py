@@ -174,7 +174,7 @@ class Engine:
                                 first_queue = q
                         if best >= 0:
                             break
-                else:
+                else:  # the own-group scan is repeated inline: a call per group would slow the hot loop
                     for group, borrowed in zip(groups, flags):
                         oldest = now
                         if borrowed:  # ready work only: a pair may close before a future arrival
