@@ -263,6 +263,29 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def flow_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
+    """Who read what for whom: in-house reports by owning trust x reading trust x route, with reading
+    hours and what the owner paid for them (the insourcing tariff for home reads, the inter-trust
+    charge for brokered reads, nothing for core reads)."""
+    scn = raw.scenario
+    n_t, n_r = len(scn.trusts), len(ROUTES)
+    read = np.flatnonzero(oc.reported)
+    code = (raw.exams.trust[read].astype(np.int64) * n_t + oc.reading_trust[read]) * n_r + oc.route[read]
+    size = n_t * n_t * n_r
+    paid = np.where(oc.route == ROUTE_CODE["home"], oc.cost, oc.charge)[read]
+    exams = np.bincount(code, minlength=size)
+    keep = np.flatnonzero(exams)
+    codes = np.array(scn.trust_codes, dtype=object)
+    return pd.DataFrame({
+        "owning_trust": codes[keep // n_r // n_t],
+        "reading_trust": codes[keep // n_r % n_t],
+        "route": np.array(ROUTES, dtype=object)[keep % n_r],
+        "exams": exams[keep],
+        "reading_hours": np.bincount(code, weights=oc.reading_hours[read], minlength=size)[keep],
+        "paid_gbp": np.bincount(code, weights=paid, minlength=size)[keep],
+    })
+
+
 def capacity_cost_by_trust(raw: RawRun) -> np.ndarray:
     """£ of salaried reporting capacity per home trust: session hours x hourly cost, read or idle."""
     hours = np.array([r.session_hours * r.hourly_cost for r in raw.reporters])

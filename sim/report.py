@@ -258,6 +258,34 @@ def _finance(by_trust_summary: pd.DataFrame, summary: pd.DataFrame, trusts: list
     return {"figure": _finance_figure(means, trusts), "spend": spend, "per_exam": per_exam}
 
 
+def _flows(folder: Path, trusts: list[str], n: int) -> dict | None:
+    """Who read what for whom: exams read for each owning trust (rows) by each reading trust's reporters
+    (columns), mean per replication, with the £ the owner paid for them (tariff or inter-trust charge)."""
+    path = folder / "flows.csv"
+    if not path.exists():  # a folder written before flows were recorded
+        return None
+    flows = pd.read_csv(path)
+    cross = flows[(flows.owning_trust != flows.reading_trust) | (flows.route != "core")]
+    if cross.empty:
+        return None
+    totals = cross.groupby(["owning_trust", "reading_trust"])[["exams", "paid_gbp"]].sum() / max(n, 1)
+    top = totals["exams"].max()
+    rows, styles = [], []
+    for owner in trusts:
+        row, style = [owner], [""]
+        for reader in trusts:
+            if (owner, reader) in totals.index:
+                exams, paid = totals.loc[(owner, reader)]
+                row.append(f"{exams:,.0f} · £{paid:,.0f}")
+                style.append(_heat(exams, top, (85, 168, 104)))
+            else:
+                row.append("")
+                style.append("")
+        rows.append(row)
+        styles.append(style)
+    return _table(["owning trust \\ read by", *trusts], rows, styles)
+
+
 def _utilisation(reporters: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
     busy = "in_session_hours" if "in_session_hours" in reporters.columns else "reading_hours"  # older folders
     per = reporters.groupby(["replication", "trust", "group"])[[busy, "session_hours"]].sum().reset_index()
@@ -318,6 +346,7 @@ def run_context(folder: Path) -> dict:
         "eligibility": _eligibility(scn, seed),
         "hours_per_wte_week": f"{scn.finance.hours_per_wte_week:g}",
         "finance": _finance(by_trust, summary, trusts, n),
+        "flows": _flows(folder, trusts, n),
         "utilisation": _utilisation(reporters, scn, trusts),
         "provenance": _provenance(manifest),
     }

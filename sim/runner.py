@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from sim.metrics import ALL, backlog_series, exam_frame, metrics_table, outcome, reporter_table, workforce_metrics
+from sim.metrics import (ALL, backlog_series, exam_frame, flow_table, metrics_table, outcome, reporter_table,
+                         workforce_metrics)
 from sim.model import Engine
 from sim.scenario import HOURS_PER_WEEK, Scenario
 
@@ -20,6 +21,7 @@ class RunResult:
     metrics: tidy (trust, modality, urgency, metric, value), "ALL" for aggregates
     backlog: (time_h, trust, waiting) exams waiting in each worklist
     reporters: per-reporter session hours, reading hours, exams read, utilisation
+    flows: in-house reports by owning trust x reading trust x route, hours and £ paid (sim.metrics.flow_table)
     exams: per-exam outcome table, only when run with keep_exams=True
     """
 
@@ -29,6 +31,7 @@ class RunResult:
     metrics: pd.DataFrame
     backlog: pd.DataFrame
     reporters: pd.DataFrame
+    flows: pd.DataFrame
     n_exams: int
     events: int
     wall_seconds: float
@@ -64,7 +67,8 @@ def run(scenario: Scenario, seed: int = 1, replication: int = 0, *, keep_exams: 
     metrics = pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters)], ignore_index=True)
     return RunResult(
         config_id=scenario.config_id, seed=seed, replication=replication, metrics=metrics,
-        backlog=backlog_series(raw), reporters=reporters, n_exams=len(raw.exams), events=raw.events,
+        backlog=backlog_series(raw), reporters=reporters, flows=flow_table(raw, oc), n_exams=len(raw.exams),
+        events=raw.events,
         wall_seconds=time.perf_counter() - started, exams=exam_frame(raw, oc) if keep_exams else None,
     )
 

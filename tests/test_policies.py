@@ -776,3 +776,22 @@ def test_no_transfer_starts_after_its_pair_was_closed():
     assert len(moved) > 0
     windows = {(int(raw.left_at[e] // cadence), int(raw.exams.trust[e]), int(reader_trust(raw)[e])) for e in moved}
     assert windows <= granted, sorted(windows - granted)  # seed 0: (16, 1, 0), the read at 8.21 h
+
+
+def test_flow_table_reconciles_with_the_metrics(every_route):
+    """Who read what for whom adds up to the reported counts, the home spend and the transfers."""
+    from sim.metrics import flow_table
+
+    scn, raw, oc, totals = every_route
+    flows = flow_table(raw, oc)
+    assert set(flows.route) <= {"core", "home", "brokered"} and {"home", "brokered"} <= set(flows.route)
+    by_owner = flows.groupby("owning_trust")
+    for code in scn.trust_codes:
+        mine = flows[flows.owning_trust == code]
+        assert mine.exams.sum() == totals.loc[code, "reported"]
+        assert mine[mine.route == "home"].paid_gbp.sum() == pytest.approx(totals.loc[code, "cost_home"])
+        assert mine[mine.route == "brokered"].paid_gbp.sum() == pytest.approx(totals.loc[code, "inter_trust_paid"])
+        read_here = flows[(flows.reading_trust == code) & (flows.route == "brokered")]
+        assert read_here.paid_gbp.sum() == pytest.approx(totals.loc[code, "inter_trust_received"])
+    assert len(by_owner) == len(scn.trust_codes)
+    assert (flows[flows.route == "core"].owning_trust == flows[flows.route == "core"].reading_trust).all()
