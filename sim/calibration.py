@@ -102,8 +102,7 @@ def model_values(result: ExperimentResult) -> pd.DataFrame:
 
 def consultants_in_post(scn: Scenario) -> float:
     """Expected consultants in post at the start: posts x (1 - vacancy rate), rota slots left out."""
-    trusts = {t.code: t for t in scn.trusts}
-    return sum(g.count * (1 - (g.vacancy_rate if g.vacancy_rate is not None else trusts[g.trust].vacancy_rate))
+    return sum(g.count * (1 - scn.vacancy_rate(g))
                for g in scn.staff if g.role == "consultant" and not g.works_bank_holidays)
 
 

@@ -68,7 +68,7 @@ def demand_capacity_table(scn: Scenario) -> pd.DataFrame:
         for g in scn.staff:
             if g.trust != trust.code:
                 continue
-            vacancy = g.vacancy_rate if g.vacancy_rate is not None else trust.vacancy_rate
+            vacancy = scn.vacancy_rate(g)
             weekly = sum(e - s for s, e in weekly_intervals(g))
             holiday_weeks = 0.0 if g.works_bank_holidays else _bank_holidays_per_year(scn) / 5
             weeks = WEEKS_PER_YEAR - g.leave_weeks_per_year - holiday_weeks
@@ -87,8 +87,8 @@ def demand_capacity_table(scn: Scenario) -> pd.DataFrame:
 
 def _bank_holidays_per_year(scn: Scenario) -> float:
     """Weekday bank holidays inside the horizon, per 52 weeks (each removes a weekday's sessions)."""
-    days = [(d - scn.start_date).days for d in scn.demand.bank_holidays if d.weekday() < 5]
-    inside = sum(1 for d in days if 0 <= d * 24 < scn.horizon_hours)
+    weekday = (scn.start_date.weekday() + np.array(scn.bank_holiday_days, dtype=int)) % 7 < 5
+    inside = sum(1 for d, w in zip(scn.bank_holiday_days, weekday) if w and 0 <= d * 24 < scn.horizon_hours)
     return inside * WEEKS_PER_YEAR / scn.horizon_weeks
 
 

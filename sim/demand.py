@@ -58,8 +58,7 @@ def hourly_calendar_factor(scn: Scenario, n_hours: int) -> np.ndarray:
 def bank_holiday_hours(scn: Scenario, n_hours: int) -> np.ndarray:
     """True for each absolute hour bin that falls on one of the scenario's bank holidays."""
     day_of = np.arange(n_hours) // 24
-    holidays = [(d - scn.start_date).days for d in scn.demand.bank_holidays]
-    return np.isin(day_of, [h for h in holidays if 0 <= h * 24 < n_hours])
+    return np.isin(day_of, [h for h in scn.bank_holiday_days if 0 <= h * 24 < n_hours])
 
 
 def _stream_rates(scn: Scenario) -> list[tuple[int, int, int, float, np.ndarray]]:

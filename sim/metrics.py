@@ -169,8 +169,7 @@ def out_of_hours(scn, arrival: np.ndarray) -> np.ndarray:
     clock = np.mod(hour, 24)
     inside = weekday & (clock >= CORE_HOURS[0]) & (clock < CORE_HOURS[1])
     if scn.demand.bank_holidays:
-        holidays = np.array([(d - scn.start_date).days for d in scn.demand.bank_holidays])
-        inside &= ~np.isin(np.floor(arrival / 24), holidays)
+        inside &= ~np.isin(np.floor(arrival / 24), scn.bank_holiday_days)
     return (arrival >= 0) & ~inside
 
 

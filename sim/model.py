@@ -14,8 +14,6 @@ import simpy
 
 from sim.demand import ExamTable, generate_exams
 from sim.policies import interventions_for, routing_for
-from sim.policies import teleradiology
-from sim.policies.home import home_eligible
 from sim.scenario import Scenario
 from sim.streams import stream
 from sim.worklist import ROUTE_CODE, Worklists
@@ -55,20 +53,12 @@ class Engine:
         self.exams = exams if exams is not None else generate_exams(scn, seed, replication)
         self.reporters = reporters if reporters is not None else build_workforce(scn, seed, replication)
         self.interventions = interventions_for(scn)
-        # queue tags split worklists by what a policy may take: bit 0 the night contract's work, bit 1 the
-        # work extra (home / offered) sessions may read
-        tag = direct = None
-        if teleradiology.enabled(scn):
-            tag = teleradiology.covered_tag(scn, self.exams)
-            direct = (tag == 1) & teleradiology.in_windows(scn.teleradiology, self.exams.arrival)
-        if scn.home_reporting is not None and scn.home_reporting.enabled:
-            home_bit = home_eligible(scn, self.exams).astype(np.int8) * 2
-            tag = home_bit if tag is None else tag | home_bit
+        tag, parked = self._prepare_interventions()
         self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies), len(scn.trusts),
-                                   tag=tag, parked=direct)
+                                   tag=tag, parked=parked)
         for intervention in self.interventions:
-            if isinstance(intervention, teleradiology.NightTeleradiology):
-                intervention.route_arrivals(self, direct)
+            if hasattr(intervention, "route_parked"):
+                intervention.route_parked(self, intervention.parked_mask)
         self.env = simpy.Environment()
         self.routing = routing_for(scn)
         self.outages = outage_intervals(scn, seed, replication)
@@ -78,6 +68,21 @@ class Engine:
         self._groups: dict[int, list[list[int]]] = {}
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
+
+    def _prepare_interventions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Queue tags (one bit per intervention that takes whole queues) and the exams routed before
+        the run (see sim.policies.base.Intervention)."""
+        tag = parked = None
+        taggers = [i for i in self.interventions if hasattr(i, "queue_filter")]
+        for bit, intervention in enumerate(taggers):
+            intervention.tag = 1 << bit
+            bits = intervention.queue_filter(self).astype(np.int8) << bit
+            tag = bits if tag is None else tag | bits
+        for intervention in self.interventions:
+            if hasattr(intervention, "parked"):
+                intervention.parked_mask = intervention.parked(self)
+                parked = intervention.parked_mask if parked is None else parked | intervention.parked_mask
+        return tag, parked
 
     def stream(self, *name: object) -> np.random.Generator:
         return stream(self.seed, self.replication, *name)
@@ -132,8 +137,8 @@ class Engine:
 
         Borrowed groups (lists the routing marks as borrowed: work a broker opens to this reporter,
         interleaved with its own groups by urgency priority) are read only for exams already
-        waiting, never committed to ahead (a pair may close before the arrival). A borrowed read costs the transfer overhead and is reported to `on_cross_read` (the
-        broker's quota). A reporter with borrowed groups can be woken (interrupted) while idle, so
+        waiting, never committed to ahead (a pair may close before the arrival). A borrowed read
+        costs the transfer overhead and is reported to `on_cross_read` (the broker's quota). A reporter with borrowed groups can be woken (interrupted) while idle, so
         work opened to it is read at once: a commitment to a future arrival is released when
         nobody has claimed a later exam of that queue since. With `min_age` > 0 (extra sessions
         reading only work that has waited that long) an exam is ready `min_age` hours after

@@ -442,6 +442,17 @@ class Scenario(Frozen):
         return self.warmup_weeks * HOURS_PER_WEEK
 
     @property
+    def bank_holiday_days(self) -> list[int]:
+        """Bank holidays as whole days after the start date (sorted; dates before the start are negative)."""
+        return sorted((d - self.start_date).days for d in self.demand.bank_holidays)
+
+    def vacancy_rate(self, group: StaffGroup) -> float:
+        """A staff group's vacancy rate: its own, else its trust's."""
+        if group.vacancy_rate is not None:
+            return group.vacancy_rate
+        return next(t.vacancy_rate for t in self.trusts if t.code == group.trust)
+
+    @property
     def trust_codes(self) -> list[str]:
         return [t.code for t in self.trusts]
 

@@ -86,14 +86,15 @@ class Reporter:
         return sum(end - start for start, end in self.intervals)
 
 
+def weekly_spans(sessions) -> list[tuple[float, float]]:
+    """Weekly sessions (days x start-end) as sorted (start, end) hours within one week, Monday 00:00 = 0."""
+    return sorted((DAYS.index(day) * 24 + s.start_hour, DAYS.index(day) * 24 + s.end_hour)
+                  for s in sessions for day in s.days)
+
+
 def weekly_intervals(group: StaffGroup) -> list[tuple[float, float]]:
     """The group's timetable as (start, end) hours within one week, Monday 00:00 = 0."""
-    spans = []
-    for session in group.sessions:
-        for day in session.days:
-            offset = DAYS.index(day) * 24
-            spans.append((offset + session.start_hour, offset + session.end_hour))
-    return sorted(spans)
+    return weekly_spans(group.sessions)
 
 
 def merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -142,8 +143,7 @@ def group_leave_phases(seed: int, replication: int, group: StaffGroup, n_posts: 
 
 def bank_holiday_spans(scn: Scenario) -> list[tuple[float, float]]:
     """(start, end) hours of each bank holiday inside the horizon."""
-    days = sorted((d - scn.start_date).days for d in scn.demand.bank_holidays)
-    return [(d * 24.0, d * 24.0 + 24) for d in days if 0 <= d * 24 < scn.horizon_hours]
+    return [(d * 24.0, d * 24.0 + 24) for d in scn.bank_holiday_days if 0 <= d * 24 < scn.horizon_hours]
 
 
 def n_posts(group: StaffGroup, horizon_hours: float) -> int:
@@ -207,7 +207,7 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
         posts = n_posts(group, scn.horizon_hours)
         phases = group_leave_phases(seed, replication, group, posts)
         rate = group.leave_weeks_per_year / 52
-        vacancy = group.vacancy_rate if group.vacancy_rate is not None else scn.trusts[home].vacancy_rate
+        vacancy = scn.vacancy_rate(group)
         for k in range(posts):
             reporter_id = f"{group.trust}-{group.name}-{k + 1:03d}"
             leave = leave_weeks(rate, phases[k], n_weeks)

@@ -172,11 +172,17 @@ class Worklists:
                 hi = mid
         return lo - self.ptr[queue]
 
+    @property
+    def cumulative_work(self) -> np.ndarray:
+        """Reading hours (speed 1) before each position: work_between(a, b) = c[b] - c[a]. Built on first use."""
+        if self._cumulative_work is None:  # only the broker and extra sessions ask
+            self._cumulative_work = np.concatenate([[0.0], np.cumsum(np.frombuffer(self.work, dtype=np.float64))])
+        return self._cumulative_work
+
     def work_between(self, start: int, stop: int) -> float:
         """Reading hours (speed 1) of the exams at positions start..stop-1."""
-        if self._cumulative_work is None:  # built on first use: only the broker asks
-            self._cumulative_work = np.concatenate([[0.0], np.cumsum(np.frombuffer(self.work, dtype=np.float64))])
-        return float(self._cumulative_work[stop] - self._cumulative_work[start])
+        cumulative = self.cumulative_work
+        return float(cumulative[stop] - cumulative[start])
 
     def send_out(self, queue: int, now: float, report_after: float, route: int) -> int:
         """Remove the queue's head (it must have arrived) to another route; returns its position."""

@@ -31,6 +31,15 @@ class Routing(Protocol):
 
 
 class Intervention(Protocol):
+    """Runs beside the reporters. Two optional hooks act before the worklists are built:
+
+    * ``queue_filter(engine) -> bool array``: the exams whose queues this intervention takes
+      whole; the engine gives them a queue tag of their own and sets ``intervention.tag`` to its
+      bit, so the intervention finds its queues with ``worklists.q_tag[q] & self.tag``;
+    * ``parked(engine) -> bool array`` and ``route_parked(engine, mask)``: exams routed before
+      the run (they join no queue and cost no event) and the recording of their outcomes.
+    """
+
     name: str
 
     def start(self, engine: "Engine") -> None:

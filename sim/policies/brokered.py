@@ -216,7 +216,7 @@ class _QueueWork:
         self.q_start = starts
         self.arrived = starts.copy()  # first position not yet acquired, per queue
         self.next_exam = 0
-        self.cumulative = np.concatenate([[0.0], np.cumsum(np.frombuffer(wl.work, dtype=np.float64))])
+        self.cumulative = wl.cumulative_work
         self.history: deque[np.ndarray] = deque(maxlen=max(1, round(lookahead / cadence)) + 1)
         keys = list(dict.fromkeys((wl.q_trust[q], wl.class_members[wl.q_class[q]]) for q in range(wl.n_queues)))
         index = {k: i for i, k in enumerate(keys)}

@@ -25,8 +25,8 @@ import numpy as np
 
 from sim.demand import ExamTable
 from sim.policies.base import queues_by_priority, readable_queues
-from sim.scenario import DAYS, HOURS_PER_WEEK, HomeReporting, Scenario
-from sim.workforce import merge, subtract
+from sim.scenario import HOURS_PER_WEEK, HomeReporting, Scenario
+from sim.workforce import merge, subtract, weekly_spans
 from sim.worklist import ROUTE_CODE
 
 if TYPE_CHECKING:
@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 
 def offer_slots(config: HomeReporting, horizon_hours: float) -> list[tuple[float, float]]:
     """Absolute (start, end) hours of every offered slot over the horizon."""
-    week = merge([(DAYS.index(day) * 24 + s.start_hour, DAYS.index(day) * 24 + s.end_hour)
-                  for s in config.sessions for day in s.days])
+    week = merge(weekly_spans(config.sessions))
     n_weeks = int(np.ceil(horizon_hours / HOURS_PER_WEEK))
     return [(w * HOURS_PER_WEEK + s, min(w * HOURS_PER_WEEK + e, horizon_hours))
             for w in range(n_weeks) for s, e in week if w * HOURS_PER_WEEK + s < horizon_hours]
@@ -80,6 +79,10 @@ class HomeSessions:
     def start(self, engine: "Engine") -> None:
         engine.env.process(self._run(engine))
 
+    def queue_filter(self, engine: "Engine") -> np.ndarray:
+        """Exams an extra session may read: their queues form the sessions' worklists."""
+        return home_eligible(engine.scenario, engine.exams)
+
     def _trusts_read(self, engine: "Engine", index: int, live: np.ndarray) -> frozenset[int]:
         reporter = engine.reporters[index]
         if self.config.reads == "own":
@@ -90,7 +93,7 @@ class HomeSessions:
         key = (index, trusts)
         if key not in self._groups:
             wl = engine.worklists
-            mine = [q for q in readable_queues(engine, index, set(trusts)) if wl.q_tag[q] & 2]
+            mine = [q for q in readable_queues(engine, index, set(trusts)) if wl.q_tag[q] & self.tag]
             self._groups[key] = queues_by_priority(engine, mine)
         return self._groups[key]
 
@@ -101,7 +104,7 @@ class HomeSessions:
         live_from = go_live_hours(engine.scenario)
         takers = [i for i, r in enumerate(engine.reporters) if self._takes_part(r)]
         draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots)) for i in takers}
-        eligible_of = [[q for q in range(wl.n_queues) if wl.q_trust[q] == t and wl.q_tag[q] & 2]
+        eligible_of = [[q for q in range(wl.n_queues) if wl.q_trust[q] == t and wl.q_tag[q] & self.tag]
                        for t in range(len(engine.scenario.trusts))]
         self._groups: dict[tuple[int, frozenset[int]], list[list[int]]] = {}
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from sim.demand import ExamTable
-from sim.scenario import DAYS, HOURS_PER_WEEK, Scenario, Teleradiology
-from sim.workforce import merge
+from sim.scenario import HOURS_PER_WEEK, Scenario, Teleradiology
+from sim.workforce import merge, weekly_spans
 from sim.worklist import ROUTE_CODE
 
 if TYPE_CHECKING:
@@ -29,8 +29,7 @@ def weekly_windows(config: Teleradiology) -> list[tuple[float, float]]:
 
     A window ending at Sunday 24:00 and one starting Monday 00:00 are one night: the week wraps.
     """
-    return merge([(DAYS.index(day) * 24 + w.start_hour, DAYS.index(day) * 24 + w.end_hour)
-                  for w in config.windows for day in w.days])
+    return merge(weekly_spans(config.windows))
 
 
 def window_starts(config: Teleradiology, horizon_hours: float) -> list[float]:
@@ -81,7 +80,15 @@ class NightTeleradiology:
         while True:
             yield from self.config.turnaround_hours.sample(rng, 256).tolist()
 
-    def route_arrivals(self, engine: "Engine", direct: np.ndarray) -> None:
+    def queue_filter(self, engine: "Engine") -> np.ndarray:
+        """The urgencies and modalities the contract covers: their queues are swept whole."""
+        return covered_tag(engine.scenario, engine.exams) == 1
+
+    def parked(self, engine: "Engine") -> np.ndarray:
+        """Covered exams acquired inside a cover window go to the company on acquisition."""
+        return self.queue_filter(engine) & in_windows(self.config, engine.exams.arrival)
+
+    def route_parked(self, engine: "Engine", direct: np.ndarray) -> None:
         """Record the outcome of the exams routed to the company on acquisition (`direct` mask)."""
         exams = engine.exams
         rows = np.flatnonzero(direct)
@@ -98,7 +105,7 @@ class NightTeleradiology:
 
     def _sweep(self, engine: "Engine"):
         env, wl = engine.env, engine.worklists
-        covered = [q for q in range(wl.n_queues) if wl.q_tag[q] & 1]
+        covered = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
         turnaround = {t: self._turnarounds(engine, t) for t in set(wl.q_trust[q] for q in covered)}
         route = ROUTE_CODE["teleradiology"]
         times, ptr = wl.times, wl.ptr
