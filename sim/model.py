@@ -66,6 +66,13 @@ class Engine:
                                         if scn.policy.kind == "brokered" else 0.0)
         self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust, reading hours)
         self._groups: dict[int, list[list[int]]] = {}
+        # A lower bound on the earliest head (times[ptr[q]]) of each distinct queue group, shared by every
+        # reporter reading that group: a pick skips a group whose bound shows it has nothing ready and
+        # nothing earlier to commit to. Heads only move later (a pointer moves forward), so a bound stays
+        # valid without updates; the one backward move (a released commitment) lowers it.
+        self._group_id: dict[tuple[int, ...], int] = {}
+        self.group_floor: list[float] = []
+        self._groups_of_queue: dict[int, list[int]] = {}
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
 
@@ -123,6 +130,30 @@ class Engine:
             inv_speed = reading_time_factor / self.reporters[index].speed
             self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age))
 
+    def group_ids(self, groups: list[list[int]], flags: list[bool] | None) -> list[int]:
+        """Per group, its index into `group_floor` (-1 for a borrowed list: the broker edits it in place)."""
+        ids = []
+        for k, group in enumerate(groups):
+            if flags is not None and flags[k]:
+                ids.append(-1)
+                continue
+            key = tuple(group)
+            if key not in self._group_id:
+                self._group_id[key] = len(self.group_floor)
+                self.group_floor.append(-np.inf)
+                for q in set(key):
+                    self._groups_of_queue.setdefault(q, []).append(self._group_id[key])
+            ids.append(self._group_id[key])
+        return ids
+
+    def _head_moved_back(self, queue: int) -> None:
+        """A pointer moved back (a released commitment): the queue's groups may now start earlier."""
+        head = self.worklists.times[self.worklists.ptr[queue]]
+        floor = self.group_floor
+        for g in self._groups_of_queue.get(queue, ()):
+            if head < floor[g]:
+                floor[g] = head
+
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
                   own_route: int, cross_route: int, min_age: float = 0.0):
         """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
@@ -153,6 +184,11 @@ class Engine:
         timeout = env.timeout
         busy_until = self.busy_until
         flags = self.borrowed_flags(index, groups)
+        # (queues, floor index) per group; a group is skipped when its floor (a lower bound on its
+        # earliest head, see __init__) says it has nothing ready and nothing earlier to commit to, and
+        # the floor is tightened after each scan, so the choice is exactly that of a full scan
+        plan = list(zip(groups, self.group_ids(groups, flags)))
+        floor = self.group_floor
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
@@ -166,9 +202,14 @@ class Engine:
                 first_arrival = end - min_age
                 first_queue = -1
                 lent = False
+                ready_by = now - min_age
                 if flags is None:
-                    for group in groups:
-                        oldest = now - min_age
+                    for group, g in plan:
+                        bound = floor[g]
+                        if bound > ready_by and bound >= first_arrival:
+                            continue
+                        earlier = first_arrival
+                        oldest = ready_by
                         for q in group:
                             t = times[ptr[q]]
                             if t <= oldest:
@@ -178,11 +219,14 @@ class Engine:
                                 first_arrival = t
                                 first_queue = q
                         if best >= 0:
+                            floor[g] = oldest
                             break
+                        # nothing ready: the group's earliest head is the new first arrival, or no earlier than the old one
+                        floor[g] = first_arrival if first_arrival < earlier else max(bound, earlier)
                 else:  # the own-group scan is repeated inline: a call per group would slow the hot loop
-                    for group, borrowed in zip(groups, flags):
+                    for group, g in plan:
                         oldest = now
-                        if borrowed:  # ready work only: a pair may close before a future arrival
+                        if g < 0:  # borrowed: ready work only (a pair may close before a future arrival)
                             for q in group:
                                 t = times[ptr[q]]
                                 if t <= oldest:
@@ -192,6 +236,10 @@ class Engine:
                                 lent = True
                                 break
                         else:
+                            bound = floor[g]
+                            if bound > now and bound >= first_arrival:
+                                continue
+                            earlier = first_arrival
                             for q in group:
                                 t = times[ptr[q]]
                                 if t <= oldest:
@@ -201,7 +249,9 @@ class Engine:
                                     first_arrival = t
                                     first_queue = q
                             if best >= 0:
+                                floor[g] = oldest
                                 break
+                            floor[g] = first_arrival if first_arrival < earlier else max(bound, earlier)
                 if best >= 0:
                     begin = now
                 elif first_queue >= 0:
@@ -245,6 +295,7 @@ class Engine:
                     self._idle[index] = None
                     if env.now < begin and ptr[best] == p + 1:  # release the commitment
                         ptr[best] = p
+                        self._head_moved_back(best)
                         left_at[p] = done_at[p] = float("nan")
                         reader[p] = -1
                         route[p] = 0
