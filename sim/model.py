@@ -193,7 +193,7 @@ class Engine:
             if env.now < start:
                 yield timeout(start - env.now)
             while True:
-                now = env.now
+                now = env._now  # SimPy's clock read directly: the `now` property costs a call per pick
                 if now < start:  # start - now + now can round one ulp short of start
                     now = start
                 if now >= end:
@@ -222,7 +222,7 @@ class Engine:
                             floor[g] = oldest
                             break
                         # nothing ready: the group's earliest head is the new first arrival, or no earlier than the old one
-                        floor[g] = first_arrival if first_arrival < earlier else max(bound, earlier)
+                        floor[g] = first_arrival if first_arrival < earlier else (bound if bound > earlier else earlier)
                 else:  # the own-group scan is repeated inline: a call per group would slow the hot loop
                     for group, g in plan:
                         oldest = now
@@ -251,7 +251,7 @@ class Engine:
                             if best >= 0:
                                 floor[g] = oldest
                                 break
-                            floor[g] = first_arrival if first_arrival < earlier else max(bound, earlier)
+                            floor[g] = first_arrival if first_arrival < earlier else (bound if bound > earlier else earlier)
                 if best >= 0:
                     begin = now
                 elif first_queue >= 0:
@@ -301,7 +301,7 @@ class Engine:
                         route[p] = 0
                         busy_until[index] = env.now
                         continue
-                yield timeout(done - env.now)
+                yield timeout(done - env._now)
 
     def borrowed_flags(self, index: int, groups: list[list[int]]) -> list[bool] | None:
         """Per group, whether it is a borrowed list a broker opens and closes; None when none is."""
