@@ -73,6 +73,11 @@ class Engine:
         self._group_id: dict[tuple[int, ...], int] = {}
         self.group_floor: list[float] = []
         self._groups_of_queue: dict[int, list[int]] = {}
+        # a borrowed list changes in place (the broker opens and closes work in it): its floor is keyed by
+        # the list object and dropped whenever queues are added to it
+        self._borrowed_id: dict[int, int] = {}
+        if hasattr(self.routing, "on_extend"):
+            self.routing.on_extend = self._borrowed_list_extended
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
 
@@ -131,11 +136,15 @@ class Engine:
             self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age))
 
     def group_ids(self, groups: list[list[int]], flags: list[bool] | None) -> list[int]:
-        """Per group, its index into `group_floor` (-1 for a borrowed list: the broker edits it in place)."""
+        """Per group, its index into `group_floor`; a borrowed list (the broker edits it in place) gets
+        -1 - its index, so the sign tells the hot loop which kind it is."""
         ids = []
         for k, group in enumerate(groups):
             if flags is not None and flags[k]:
-                ids.append(-1)
+                if id(group) not in self._borrowed_id:
+                    self._borrowed_id[id(group)] = len(self.group_floor)
+                    self.group_floor.append(-np.inf)
+                ids.append(-1 - self._borrowed_id[id(group)])  # negative: borrowed (floor index -1 - id)
                 continue
             key = tuple(group)
             if key not in self._group_id:
@@ -147,12 +156,18 @@ class Engine:
         return ids
 
     def _head_moved_back(self, queue: int) -> None:
-        """A pointer moved back (a released commitment): the queue's groups may now start earlier."""
+        """A pointer moved back (a released commitment): the queue's groups, and any borrowed list (which
+        may hold it today), may now start earlier."""
         head = self.worklists.times[self.worklists.ptr[queue]]
         floor = self.group_floor
-        for g in self._groups_of_queue.get(queue, ()):
+        for g in [*self._groups_of_queue.get(queue, ()), *self._borrowed_id.values()]:
             if head < floor[g]:
                 floor[g] = head
+
+    def _borrowed_list_extended(self, group: list[int]) -> None:
+        g = self._borrowed_id.get(id(group))
+        if g is not None:
+            self.group_floor[g] = -np.inf
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
                   own_route: int, cross_route: int, min_age: float = 0.0):
@@ -184,11 +199,14 @@ class Engine:
         timeout = env.timeout
         busy_until = self.busy_until
         flags = self.borrowed_flags(index, groups)
-        # (queues, floor index) per group; a group is skipped when its floor (a lower bound on its
-        # earliest head, see __init__) says it has nothing ready and nothing earlier to commit to, and
-        # the floor is tightened after each scan, so the choice is exactly that of a full scan
+        # (queues, floor index) per group. A pick first looks for ready work, skipping every group whose
+        # floor (a lower bound on its earliest head, see __init__) is later than now; only when nothing is
+        # ready does it look for the earliest arrival, skipping groups whose floor is no earlier than the
+        # best found so far. Each scan leaves the group's exact earliest head as its floor. The choice is
+        # exactly that of scanning every queue.
         plan = list(zip(groups, self.group_ids(groups, flags)))
         floor = self.group_floor
+        inf = float("inf")
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
@@ -198,76 +216,70 @@ class Engine:
                     now = start
                 if now >= end:
                     break
-                best = -1
-                first_arrival = end - min_age
-                first_queue = -1
-                lent = False
+                # the best ready exam: the oldest in the first group (in preference order) that has one
                 ready_by = now - min_age
-                if flags is None:
-                    for group, g in plan:
-                        bound = floor[g]
-                        if bound > ready_by and bound >= first_arrival:
+                best = -1
+                lent = False
+                for group, g in plan:
+                    if g >= 0:
+                        if floor[g] > ready_by:
                             continue
-                        earlier = first_arrival
                         oldest = ready_by
+                        following = inf
                         for q in group:
                             t = times[ptr[q]]
                             if t <= oldest:
                                 oldest = t
                                 best = q
-                            elif t < first_arrival:
-                                first_arrival = t
-                                first_queue = q
+                            elif t < following:
+                                following = t
                         if best >= 0:
                             floor[g] = oldest
                             break
-                        # nothing ready: the group's earliest head is the new first arrival, or no earlier than the old one
-                        floor[g] = first_arrival if first_arrival < earlier else (bound if bound > earlier else earlier)
-                else:  # the own-group scan is repeated inline: a call per group would slow the hot loop
-                    for group, g in plan:
-                        oldest = now
-                        if g < 0:  # borrowed: ready work only (a pair may close before a future arrival)
-                            for q in group:
-                                t = times[ptr[q]]
-                                if t <= oldest:
-                                    oldest = t
-                                    best = q
-                            if best >= 0:
-                                lent = True
-                                break
-                        else:
-                            bound = floor[g]
-                            if bound > now and bound >= first_arrival:
-                                continue
-                            earlier = first_arrival
-                            for q in group:
-                                t = times[ptr[q]]
-                                if t <= oldest:
-                                    oldest = t
-                                    best = q
-                                elif t < first_arrival:
-                                    first_arrival = t
-                                    first_queue = q
-                            if best >= 0:
-                                floor[g] = oldest
-                                break
-                            floor[g] = first_arrival if first_arrival < earlier else (bound if bound > earlier else earlier)
+                        floor[g] = following
+                    else:  # borrowed: ready work only (a pair may close before a future arrival)
+                        g = -1 - g
+                        if floor[g] > ready_by:
+                            continue
+                        oldest = ready_by
+                        following = inf
+                        for q in group:
+                            t = times[ptr[q]]
+                            if t <= oldest:
+                                oldest = t
+                                best = q
+                            elif t < following:
+                                following = t
+                        if best >= 0:
+                            floor[g] = oldest
+                            lent = True
+                            break
+                        floor[g] = following
                 if best >= 0:
                     begin = now
-                elif first_queue >= 0:
-                    best = first_queue
-                    begin = first_arrival + min_age
-                elif flags is not None:
-                    self._idle[index] = env.active_process
-                    try:
+                else:  # nothing ready: commit to the earliest arrival of its own groups (ties: preference order)
+                    first_arrival = end - min_age
+                    for group, g in plan:
+                        if g < 0 or floor[g] >= first_arrival:
+                            continue
+                        for q in group:
+                            t = times[ptr[q]]
+                            if t < first_arrival:
+                                first_arrival = t
+                                best = q
+                    if best >= 0:
+                        begin = first_arrival + min_age
+                    elif flags is not None:
+                        self._idle[index] = env.active_process
+                        try:
+                            yield timeout(end - now)
+                        except simpy.Interrupt:  # the broker opened work to this reporter
+                            pass
+                        self._idle[index] = None
+                        continue
+                    else:
                         yield timeout(end - now)
-                    except simpy.Interrupt:  # the broker opened work to this reporter
-                        pass
-                    self._idle[index] = None
-                    continue
-                else:
-                    yield timeout(end - now)
-                    break
+                        break
                 p = ptr[best]
                 ptr[best] = p + 1
                 owner = trust_of[best]

@@ -40,6 +40,10 @@ class BrokeredRouting:
         self.holders: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> reporters reading that list
         self.open_pairs: set[tuple[int, int]] = set()
         self._borrowed: dict[int, list[bool]] = {}
+        # (donor, receiving trust) -> its keys of `borrowable`, in insertion order: opening or closing a
+        # pair (hourly, for every pair) touches only its own entries
+        self._keys_of_pair: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
+        self.on_extend = None  # set by the engine: called with each live list that opening adds queues to
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
         """Own (and agreement) work and borrowed lists, interleaved by urgency priority: a donor's ED work
@@ -56,6 +60,8 @@ class BrokeredRouting:
             profile = engine.worklists.reporter_profile[reporter_index][donor]
             for group in queues_by_priority(engine, readable_queues(engine, reporter_index, {donor})):
                 level = priority[group[0]]
+                if (donor, home, profile, level) not in self.borrowable:
+                    self._keys_of_pair.setdefault((donor, home), []).append((donor, home, profile, level))
                 self.borrowable[(donor, home, profile, level)] = list(group)
                 key = (home, profile, level)
                 if key not in mine:
@@ -77,21 +83,23 @@ class BrokeredRouting:
             return []
         self.open_pairs.add((donor, receiver))
         woken: set[int] = set()
-        for (d, r, profile, level), queues in self.borrowable.items():
-            if d == donor and r == receiver:
-                self.shared[(r, profile, level)].extend(queues)
-                woken.update(self.holders[(r, profile, level)])
+        for key in self._keys_of_pair.get((donor, receiver), ()):
+            _, r, profile, level = key
+            self.shared[(r, profile, level)].extend(self.borrowable[key])
+            if self.on_extend is not None:
+                self.on_extend(self.shared[(r, profile, level)])
+            woken.update(self.holders[(r, profile, level)])
         return sorted(woken)
 
     def close(self, donor: int, receiver: int) -> None:
         if (donor, receiver) not in self.open_pairs:
             return
         self.open_pairs.discard((donor, receiver))
-        for (d, r, profile, level), queues in self.borrowable.items():
-            if d == donor and r == receiver:
-                gone = set(queues)
-                live = self.shared[(r, profile, level)]
-                live[:] = [q for q in live if q not in gone]
+        for key in self._keys_of_pair.get((donor, receiver), ()):
+            _, r, profile, level = key
+            gone = set(self.borrowable[key])
+            live = self.shared[(r, profile, level)]
+            live[:] = [q for q in live if q not in gone]
 
 
 class TheBroker:
