@@ -68,7 +68,9 @@ def outcome(raw: RawRun) -> Outcome:
     night = raw.route == ROUTE_CODE["teleradiology"]
     route = np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route).astype(np.int8)
     reported_at = np.where(reported | ((outsourced | night) & (raw.done_at <= horizon)), raw.done_at, np.nan)
-    reading_hours = np.where(started, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
+    reading_hours = np.minimum(raw.done_at, horizon)  # in place from here: one per-exam array, not three
+    reading_hours -= raw.left_at
+    reading_hours[~started] = 0.0
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
     reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     kind, (m, b, u) = price_kinds(scn, ex)
@@ -178,9 +180,11 @@ CORE_HOURS = (8.0, 18.0)
 def out_of_hours(scn, arrival: np.ndarray) -> np.ndarray:
     """Whether each exam was acquired out of hours (the initial backlog never is)."""
     hour = np.mod(arrival, HOURS_PER_WEEK)
-    weekday = hour < 5 * 24
-    clock = np.mod(hour, 24)
-    inside = weekday & (clock >= CORE_HOURS[0]) & (clock < CORE_HOURS[1])
+    inside = hour < 5 * 24  # a weekday
+    clock = np.mod(hour, 24, out=hour)  # in place: this runs over every exam
+    inside &= clock >= CORE_HOURS[0]
+    inside &= clock < CORE_HOURS[1]
+    del hour, clock
     if scn.demand.bank_holidays:
         inside &= ~on_days(arrival, scn.bank_holiday_days)
     return (arrival >= 0) & ~inside
@@ -191,15 +195,15 @@ def on_days(hours: np.ndarray, days: list[int]) -> np.ndarray:
 
     A look-up by day number: np.isin on a few million floats sorts them all.
     """
-    day = np.floor(hours / 24)
-    if not days or not day.size:
-        return np.zeros(day.shape, dtype=bool)
+    if not days or not hours.size:
+        return np.zeros(hours.shape, dtype=bool)
     first = min(days)
     table = np.zeros(max(days) - first + 1, dtype=bool)
     table[np.asarray(days) - first] = True
-    index = day - first
+    index = np.floor(hours / 24)
+    index -= first  # exact: whole numbers
     inside = (index >= 0) & (index < table.size)
-    out = np.zeros(day.shape, dtype=bool)
+    out = np.zeros(hours.shape, dtype=bool)
     out[inside] = table[index[inside].astype(np.int64)]
     return out
 
