@@ -151,7 +151,7 @@ class TheBroker:
             candidates.setdefault(d, []).append((r, p))
         while True:
             now = engine.env.now
-            live = live_from <= now
+            live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop below
             need = work.at(now)  # per queue: waiting + forecast reading hours
             plan = capacity.between(now, now + cfg.lookahead_hours)  # (trust, profile) -> hours
             deficit, spare = _within_trusts(work, need, plan, n_trusts)
@@ -165,8 +165,10 @@ class TheBroker:
                 for receiver, profile in candidates.get(donor, ()):
                     if short < cfg.min_transfer_hours:
                         break
+                    if profile not in members or not live[receiver]:
+                        continue
                     have = spare.get((receiver, profile), 0.0)
-                    if have <= 0 or profile not in members or not live[receiver]:
+                    if have <= 0:
                         continue
                     moved = min(short, have)
                     granted[(donor, receiver)] = granted.get((donor, receiver), 0.0) + moved
@@ -190,7 +192,9 @@ def _within_trusts(work: "_QueueWork", need: np.ndarray, plan: dict[tuple[int, i
     """
     by_class = np.bincount(work.group_of_queue, weights=need, minlength=len(work.groups))
     spare = dict(plan)
-    own = {t: {p for (tt, p) in plan if tt == t} for t in range(n_trusts)}
+    own: dict[int, set[int]] = {t: set() for t in range(n_trusts)}
+    for t, p in plan:
+        own[t].add(p)
     deficit: dict[tuple[int, frozenset[int]], float] = {}
     todo = [(work.groups[g], float(h)) for g, h in enumerate(by_class) if h > 0]
     for (t, members), hours in sorted(todo, key=lambda item: (len(item[0][1] & own[item[0][0]]), -item[1])):
@@ -272,6 +276,11 @@ class _PlannedCapacity:
 
     def between(self, start: float, end: float) -> dict[tuple[int, int], float]:
         out = {}
+        window = [start, end]  # both ends in one interpolation call per key (called hourly)
         for key, times, hours in zip(self.keys, self.times, self.cumulative):
-            out[key] = float(np.interp(end, times, hours) - np.interp(start, times, hours)) if len(times) else 0.0
+            if len(times):
+                at_start, at_end = np.interp(window, times, hours)
+                out[key] = float(at_end - at_start)
+            else:
+                out[key] = 0.0
         return out
