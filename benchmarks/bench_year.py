@@ -52,8 +52,12 @@ def measure_year(scenario_path: str, seed: int, overload: float = 1.0, years: in
     from sim.demand import generate_exams
     from sim.loading import load_scenario
     from sim.model import Engine
-    from sim.runner import summarise
     from sim.workforce import build_workforce
+
+    try:
+        from sim.runner import summarise
+    except ImportError:  # an older tree (--before), from before sim.run's statistics were split out
+        summarise = _summarise_as_sim_run_did
 
     base_gb = _peak_gb()
     scn = repeated_consortium(load_scenario(scenario_path), copies)
@@ -63,35 +67,72 @@ def measure_year(scenario_path: str, seed: int, overload: float = 1.0, years: in
     if years != 1:
         changes["horizon_weeks"] = scn.horizon_weeks * years
     scn = scn.with_changes(changes) if changes else scn
-    t0 = time.perf_counter()
+    floor_before = bare_simpy_ns_per_event(FLOOR_EVENTS)
+    clock = _Clock()
     exams = generate_exams(scn, seed, 0)
     reporters = build_workforce(scn, seed, 0)
-    t1 = time.perf_counter()
+    clock.lap("generate")
     engine = Engine(scn, seed, 0, exams=exams, reporters=reporters)
-    t2 = time.perf_counter()
+    clock.lap("worklists")
     raw = engine.run()
-    t3 = time.perf_counter()
+    clock.lap("simulate")
     del engine, exams  # as sim.run does: free the hot-loop arrays before the statistics
     gc.collect()
-    result = summarise(raw, t3)
-    t4 = time.perf_counter()
+    result = summarise(raw, time.perf_counter())
+    clock.lap("statistics")
     peak = _peak_gb()
     n = result.n_exams
-    ns_per_event = bare_simpy_ns_per_event(min(raw.events, 1_000_000))
+    # SimPy's floor, before and after the case (the mean is the fairer figure on a machine whose load changes)
+    ns_per_event = (floor_before + bare_simpy_ns_per_event(FLOOR_EVENTS)) / 2
     floor_s = ns_per_event * raw.events / 1e9
     backlog = result.backlog
+    total_cpu = sum(clock.cpu.values())
     return {
         "scenario": Path(scenario_path).stem, "overload": overload, "years": years, "trusts": len(scn.trusts),
         "exams": n, "reporters": len(reporters), "events": raw.events,
-        "generate_s": t1 - t0, "worklists_s": t2 - t1, "simulate_s": t3 - t2, "statistics_s": t4 - t3,
-        "total_s": t4 - t0,
-        "exams_per_s": n / (t4 - t0), "engine_exams_per_s": n / (t3 - t2),
+        **{f"{phase}_s": clock.wall[phase] for phase in clock.wall}, "total_s": sum(clock.wall.values()),
+        **{f"{phase}_cpu_s": clock.cpu[phase] for phase in clock.cpu}, "total_cpu_s": total_cpu,
+        "exams_per_s": n / sum(clock.wall.values()), "exams_per_cpu_s": n / total_cpu,
+        "engine_exams_per_cpu_s": n / clock.cpu["simulate"],
         "events_per_exam": raw.events / n,
-        "bare_simpy_ns_per_event": ns_per_event, "floor_s": floor_s, "ratio_to_floor": (t4 - t0) / floor_s,
+        "bare_simpy_ns_per_event": ns_per_event, "floor_cpu_s": floor_s, "ratio_to_floor": total_cpu / floor_s,
         "peak_gb": peak, "interpreter_gb": base_gb, "bytes_per_exam": (peak - base_gb) * 1024**3 / n,
-        "us_per_exam": (t4 - t0) / n * 1e6,
+        "us_per_exam": total_cpu / n * 1e6,
         "backlog_at_end": int(backlog[backlog.time_h == backlog.time_h.max()]["waiting"].sum()),
     }
+
+
+FLOOR_EVENTS = 500_000
+
+
+def _summarise_as_sim_run_did(raw, started: float):
+    """sim.run's statistics in a tree without sim.runner.summarise (what its run() computed after the engine)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from sim.metrics import backlog_series, flow_table, metrics_table, outcome, reporter_table, workforce_metrics
+
+    oc = outcome(raw)
+    reporters = reporter_table(raw, oc)
+    pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters)], ignore_index=True)
+    flow_table(raw, oc)
+    return SimpleNamespace(n_exams=len(raw.exams), backlog=backlog_series(raw))
+
+
+class _Clock:
+    """Wall and CPU seconds per phase. CPU time is what a replication costs on a core of its own; on a
+    machine shared with other work it is the steadier figure, so ratios use it."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, phase: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.wall[phase], self.cpu[phase] = wall - self._wall, cpu - self._cpu
+        self._wall, self._cpu = wall, cpu
 
 
 def measure_textbook(seed: int, servers: int = 50, load: float = 0.9, weeks: float = 8) -> dict:
@@ -105,15 +146,15 @@ def measure_textbook(seed: int, servers: int = 50, load: float = 0.9, weeks: flo
     scn = priority_mgc_scenario(servers, load, weeks=weeks)
     exams = generate_exams(scn, seed, 0)
     reporters = build_workforce(scn, seed, 0)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     raw = Engine(scn, seed, 0, exams=exams, reporters=reporters).run()
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     priority = [u.priority for u in scn.urgencies]
     import numpy as np
 
     events, started = textbook_model(exams.arrival, np.asarray(priority)[exams.urgency], exams.work_hours, servers,
                                      scn.horizon_hours)
-    t2 = time.perf_counter()
+    t2 = time.process_time()
     return {"exams": len(exams), "servers": servers, "load": load,
             "engine_s": t1 - t0, "engine_events": raw.events, "textbook_s": t2 - t1, "textbook_events": events,
             "speedup": (t2 - t1) / (t1 - t0),
@@ -139,10 +180,11 @@ def measure_workers(seed: int, weeks: float = 13, replications: int = 4) -> dict
 CHILDREN = {"year": measure_year, "textbook": measure_textbook, "workers": measure_workers}
 
 
-def child(kind: str, **kwargs) -> dict:
-    """Run one case in a fresh interpreter and return its figures."""
+def child(kind: str, tree: str | None = None, **kwargs) -> dict:
+    """Run one case in a fresh interpreter (importing `sim` from `tree` if given) and return its figures."""
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
     out = subprocess.run([sys.executable, __file__, "--child", json.dumps({"kind": kind, **kwargs})],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, env=env)
     if out.returncode != 0:
         sys.exit(f"benchmark case {kind} {kwargs} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -166,11 +208,48 @@ def machine() -> str:
             f"Python {sys.version.split()[0]}")
 
 
+YEAR_ROWS = ["exams", "reporters", "events", "events_per_exam",
+             "generate_s", "worklists_s", "simulate_s", "statistics_s", "total_s",
+             "generate_cpu_s", "worklists_cpu_s", "simulate_cpu_s", "statistics_cpu_s", "total_cpu_s",
+             "exams_per_s", "exams_per_cpu_s", "engine_exams_per_cpu_s", "bare_simpy_ns_per_event", "floor_cpu_s",
+             "ratio_to_floor", "peak_gb", "interpreter_gb", "bytes_per_exam", "backlog_at_end"]
+BEFORE_AFTER_ROWS = ["events_per_exam", "total_s", "total_cpu_s", "exams_per_cpu_s", "ratio_to_floor", "peak_gb"]
+
+
+def brokered_paths() -> list[tuple[str, str]]:
+    return [(name, str(ROOT / "params" / "scenarios" / f"{name}.toml")) for name in ("brokered", "brokered_home")]
+
+
+def textbook_line(text: dict) -> str:
+    return (f"textbook SimPy model vs engine, one trust, priority M/G/{text['servers']} at {text['load']:.0%} load, "
+            f"{text['exams']:,} exams, CPU seconds: textbook {text['textbook_s']:.2f} ({text['textbook_events']:,} "
+            f"events), engine {text['engine_s']:.2f} ({text['engine_events']:,} events): engine "
+            f"{text['speedup']:.1f}x faster (target >= 6); mean wait {text['mean_wait_engine_h']:.4f} h vs "
+            f"{text['mean_wait_textbook_h']:.4f} h")
+
+
+def before_and_after(before: str, seed: int) -> None:
+    """Each case on the tree `before` and on this one, alternately (so both see the same machine)."""
+    rows = []
+    for label, path in [("default year", DEFAULT), *brokered_paths()]:
+        for tree, which in ((before, "before"), (None, "after")):
+            rows.append(child("year", tree=tree, scenario_path=path, seed=seed) | {"label": f"{label} {which}"})
+    _table(rows, BEFORE_AFTER_ROWS, "before / after")
+    for k in (2, 4):
+        b, a = rows[k], rows[k + 1]
+        print(f"{b['label'][:-7]} / local default, CPU per exam: before "
+              f"{b['us_per_exam'] / rows[0]['us_per_exam']:.2f}, after {a['us_per_exam'] / rows[1]['us_per_exam']:.2f}")
+    for tree, which in ((before, "before"), (None, "after")):
+        print(f"{which}: " + textbook_line(child("textbook", tree=tree, seed=seed)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--overload", type=float, default=1.25, help="demand multiplier of the overloaded case")
     parser.add_argument("--quick", action="store_true", help="leave out the scaling sweep (1-4 years, 8-32 trusts)")
+    parser.add_argument("--before", metavar="TREE", help="instead: compare the year, brokered and textbook cases "
+                                                          "with another checkout of the project (e.g. ../main)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -180,30 +259,26 @@ def main() -> None:
 
     print(f"machine at start: {machine()}\n")
     seed = args.seed
+    if args.before:
+        before_and_after(str(Path(args.before).resolve()), seed)
+        print(f"\nmachine at end: {machine()}")
+        return
     year = child("year", scenario_path=DEFAULT, seed=seed) | {"label": "default year"}
     over = child("year", scenario_path=DEFAULT, seed=seed, overload=args.overload) | {"label": f"demand x{args.overload}"}
-    brokered = [child("year", scenario_path=str(ROOT / "params" / "scenarios" / f"{name}.toml"), seed=seed)
-                | {"label": name} for name in ("brokered", "brokered_home")]
-    rows = [year, over, *brokered]
-    _table(rows, ["exams", "reporters", "events", "events_per_exam", "generate_s", "worklists_s", "simulate_s",
-                  "statistics_s", "total_s", "exams_per_s", "engine_exams_per_s", "bare_simpy_ns_per_event",
-                  "floor_s", "ratio_to_floor", "peak_gb", "interpreter_gb", "bytes_per_exam", "backlog_at_end"],
-           "one replication")
-    print(f"\noverloaded / default, engine exams per second: "
-          f"{over['engine_exams_per_s'] / year['engine_exams_per_s']:.2f} (must not fall)")
+    brokered = [child("year", scenario_path=path, seed=seed) | {"label": name} for name, path in brokered_paths()]
+    _table([year, over, *brokered], YEAR_ROWS, "one replication")
+    print(f"\nratio_to_floor: CPU seconds end to end / (bare-SimPy CPU ns per event x the run's events), target <= 2.5")
+    print(f"overloaded / default, engine exams per CPU second: "
+          f"{over['engine_exams_per_cpu_s'] / year['engine_exams_per_cpu_s']:.2f} (must not fall)")
     for b in brokered:
-        print(f"{b['label']} / local default, time per exam: {b['us_per_exam'] / year['us_per_exam']:.2f} "
+        print(f"{b['label']} / local default, CPU per exam: {b['us_per_exam'] / year['us_per_exam']:.2f} "
               f"(target <= 1.3)")
 
-    text = child("textbook", seed=seed)
-    print(f"\ntextbook SimPy model vs engine, one trust, priority M/G/{text['servers']} at {text['load']:.0%} load, "
-          f"{text['exams']:,} exams: textbook {text['textbook_s']:.2f} s ({text['textbook_events']:,} events), "
-          f"engine {text['engine_s']:.2f} s ({text['engine_events']:,} events): engine {text['speedup']:.1f}x faster "
-          f"(target >= 6); mean wait {text['mean_wait_engine_h']:.3f} h vs {text['mean_wait_textbook_h']:.3f} h")
+    print("\n" + textbook_line(child("textbook", seed=seed)))
 
     pool = child("workers", seed=seed)
-    print(f"\n{pool['replications']} replications of {pool['weeks']} weeks: 1 worker {pool['workers_1_s']:.1f} s, "
-          f"2 workers {pool['workers_2_s']:.1f} s: {pool['speedup']:.2f}x (target >= 1.8)")
+    print(f"\n{pool['replications']} replications of {pool['weeks']} weeks, wall: 1 worker {pool['workers_1_s']:.1f} s, "
+          f"2 workers {pool['workers_2_s']:.1f} s: {pool['speedup']:.2f}x (target >= 1.8; needs two idle cores)")
 
     if not args.quick:
         scaling = [year | {"label": "1 year, 8 trusts"}]
@@ -212,11 +287,14 @@ def main() -> None:
         scaling += [child("year", scenario_path=DEFAULT, seed=seed, copies=k) | {"label": f"1 year, {8 * k} trusts"}
                     for k in (2, 4)]
         for r in scaling:
-            r["time_per_exam_vs_1"] = r["us_per_exam"] / year["us_per_exam"]
+            r["cpu_per_exam_vs_1"] = r["us_per_exam"] / year["us_per_exam"]
             r["memory_per_exam_vs_1"] = r["bytes_per_exam"] / year["bytes_per_exam"]
         print()
-        _table(scaling, ["exams", "total_s", "us_per_exam", "time_per_exam_vs_1", "peak_gb", "bytes_per_exam",
-                         "memory_per_exam_vs_1", "events_per_exam", "ratio_to_floor"], "scaling (flat: within 15%)")
+        _table(scaling, ["exams", "total_s", "total_cpu_s", "us_per_exam", "cpu_per_exam_vs_1", "peak_gb",
+                         "bytes_per_exam", "memory_per_exam_vs_1", "events_per_exam", "ratio_to_floor"],
+               "scaling (flat: within 15%)")
+        print("us_per_exam: CPU microseconds per exam end to end; bytes_per_exam: peak memory above the "
+              "interpreter's, per exam")
     print(f"\nmachine at end: {machine()}")
 
 
