@@ -28,6 +28,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -240,6 +241,7 @@ def _expected_money(scn, raw) -> tuple[np.ndarray, np.ndarray]:
     return cost, charge
 
 
+@pytest.mark.filterwarnings("ignore::sim.scenario_warnings.ScenarioWarning")  # random markets post unreadable work
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=policy_scenarios(), seed=st.integers(0, 2**32 - 1))
 def test_every_policy_keeps_the_invariants(data, seed):
