@@ -215,3 +215,16 @@ def test_negative_tariffs_are_refused_naming_the_field():
     data["finance"]["insourcing_tariff"] = {"XR": [-3.0, 5.0]}
     with pytest.raises(ScenarioError, match="finance.insourcing_tariff.XR.0"):
         validate_data(data, "bad.toml")
+
+
+def test_the_market_lowers_outsourcing_on_the_default_consortium_over_eight_weeks():
+    """BEHAVIOUR (issue 10 must-hold; ~20 s): on the default consortium, brokered (the market with its
+    offered sessions, plus core-time sharing) lowers outsourced exams and outsourcing spend against the baseline,
+    paired 95% CIs excluding zero, over 8 weeks with 3 replications."""
+    from sim.compare import compare
+
+    scenarios = {name: load_scenario(f"params/scenarios/{name}.toml").with_changes({"horizon_weeks": 8})
+                 for name in ("baseline", "brokered")}
+    result = compare(scenarios, replications=3, seed=1, baseline="baseline", progress=False)
+    diff = result.differences(metrics=["outsourced", "cost_outsourced"]).set_index("metric")
+    assert (diff.ci_high < 0).all(), diff[["difference", "ci_low", "ci_high"]]
