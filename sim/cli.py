@@ -44,6 +44,8 @@ HEADLINE = [  # (metric, label, format)
     ("arrivals", "exams acquired", "{:,.0f}"),
     ("initial_backlog", "initial backlog", "{:,.0f}"),
     ("reported", "reported in-house", "{:,.0f}"),
+    ("reported_home", "  of which in home / offered sessions", "{:,.0f}"),
+    ("reported_brokered", "  of which read across trusts in core time", "{:,.0f}"),
     ("outsourced", "outsourced (threshold)", "{:,.0f}"),
     ("teleradiology", "night teleradiology", "{:,.0f}"),
     ("unreported_end", "unreported at end", "{:,.0f}"),
@@ -58,6 +60,7 @@ HEADLINE = [  # (metric, label, format)
     ("cost_outsourced", "outsourcing spend (£)", "{:,.0f}"),
     ("cost_teleradiology", "night teleradiology spend (£)", "{:,.0f}"),
     ("cost_home", "insourcing (home) spend (£)", "{:,.0f}"),
+    ("marginal_spend", "marginal spend: outsourcing + night + insourcing (£)", "{:,.0f}"),
     ("cost_total", "total reporting cost: capacity + spend (£)", "{:,.0f}"),
     ("counterfactual_cost", "all-outsourced counterfactual (£)", "{:,.0f}"),
     ("saving_vs_outsourcing", "saving vs outsourcing (£)", "{:,.0f}"),
@@ -350,6 +353,32 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tariffs(args: argparse.Namespace) -> int:
+    from sim.tariff_study import run_tariff_study, tariff_figure, tariff_text
+
+    scn = load_scenario(args.scenario)
+    if args.weeks is not None:
+        scn = scn.with_changes({"horizon_weeks": args.weeks})
+    if scn.home_reporting is None or not scn.home_reporting.enabled:
+        raise BadInput(f"{args.scenario}: home_reporting.enabled is false: the scenario offers no sessions, so there "
+                       "is no tariff to study")
+    _check_size(scn, args.replications * (len(args.multipliers) + 1), args)
+    out = _out_folder(args.out, Path("results") / f"tariffs-{Path(args.scenario).stem}-seed{args.seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    study = run_tariff_study(scn, list(args.multipliers), replications=args.replications, seed=args.seed,
+                             backend=args.backend, scheduler=args.scheduler, progress=not args.no_progress,
+                             store=out / "runs")
+    atomic_write(out / "tariffs.csv", lambda tmp: study.table.assign(break_even_multiplier=study.break_even)
+                 .to_csv(tmp, index=False))
+    figure = tariff_figure(study)
+    atomic_write(out / "tariffs.svg", lambda tmp: figure.savefig(tmp, format="svg"))
+    print(f"{scn.name}: {scn.horizon_weeks:g} weeks, {time.perf_counter() - started:.0f} s\n")
+    print(tariff_text(study))
+    print(f"\ntable in {out}/tariffs.csv, figure in {out}/tariffs.svg")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     folder = Path(args.results_dir)
     with ResultsFolder(folder) as lock:  # nobody rewrites the folder while its report is built
@@ -479,6 +508,19 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
     calibrate.add_argument("--out", default="results/calibration", help="where calibration.csv is written")
     calibrate.set_defaults(handler=cmd_calibrate)
+
+    tariffs = verbs.add_parser("tariffs", parents=[debug],
+                               help="the market at each tariff multiplier against the market off: uptake, backlog, "
+                                    "outsourcing avoided, net saving (paired CIs) and the break-even tariff")
+    tariffs.add_argument("scenario", help="a scenario with offered sessions (e.g. params/scenarios/brokered.toml)")
+    tariffs.add_argument("--multipliers", type=opt.positive_floats, default=(0.6, 0.8, 1.0, 1.2, 1.4, 1.6),
+                         help="comma-separated tariff multipliers (default 0.6,0.8,1,1.2,1.4,1.6)")
+    tariffs.add_argument("--replications", type=opt.count, default=10)
+    tariffs.add_argument("--seed", type=opt.non_negative_int, default=1)
+    tariffs.add_argument("--weeks", type=opt.positive_float, default=None, help="horizon in weeks (default the scenario's)")
+    tariffs.add_argument("--out", default=None, help="output folder (default results/tariffs-<scenario>-seed<S>)")
+    _backend_options(tariffs)
+    tariffs.set_defaults(handler=cmd_tariffs)
 
     report = verbs.add_parser("report", parents=[debug], help="write RESULTS_DIR/report.html (dashboards; one self-contained file)")
     report.add_argument("results_dir", help="a results folder from `run` or `compare`")

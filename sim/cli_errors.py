@@ -77,6 +77,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_floats(text: str) -> tuple[float, ...]:
+    """Comma-separated numbers, each more than 0 (e.g. tariff multipliers 0.6,0.8,1)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("needs at least one number, e.g. 0.6,0.8,1")
+    return tuple(positive_float(part) for part in parts)
+
+
 def fraction(text: str) -> float:
     value = _float(text)
     if not 0 <= value <= 1:

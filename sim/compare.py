@@ -21,8 +21,9 @@ from sim.experiment import ExperimentResult, run_experiment, t_half_width
 from sim.metrics import ALL
 from sim.scenario import Scenario
 
-KEY_METRICS = ["unreported_end", "share_within_target", "tat_median_h", "outsourced", "cost_total",
-               "saving_vs_outsourcing", "utilisation", "wte_delivered"]
+KEY_METRICS = ["unreported_end", "share_within_target", "tat_median_h", "outsourced", "reported_home",
+               "reported_brokered", "cost_outsourced", "marginal_spend", "cost_total", "saving_vs_outsourcing",
+               "utilisation", "wte_delivered"]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 
 #: What a results folder of `run`, `compare` or `evaluate` may hold (anything else: not ours to replace).
 RESULT_NAMES = {"manifest.json", "scenario.toml", "replications.csv", "summary.csv", "summary_by_trust.csv",
-                "backlog.parquet", "reporters.csv", "flows.csv", "report.html", "activity_log.parquet", "runs",
+                "backlog.parquet", "reporters.csv", "flows.csv", "market.csv", "report.html", "activity_log.parquet", "runs",
                 "differences.csv", "evaluation.json"}
 
 

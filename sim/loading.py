@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from sim.scenario import Scenario
 from sim.scenario_bounds import value_problems
 from sim.scenario_checks import reference_problems
+from sim.scenario_warnings import ScenarioWarning, market_warnings
 
 
 class ScenarioError(ValueError):
@@ -100,6 +102,8 @@ def validate_data(data: dict[str, Any], source: str) -> Scenario:
     problems = reference_problems(scn) + value_problems(scn)
     if problems:
         raise ScenarioError(source, problems)
+    for field, reason in market_warnings(scn):
+        warnings.warn(f"{source}: {field}: {reason}", ScenarioWarning, stacklevel=2)
     return scn
 
 

@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from sim import market
 from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, route_cost, tariff, \
     teleradiology_price
 from sim.worklist import ROUTES
@@ -171,6 +172,7 @@ def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]
                                                         oc.counterfactual, 0.0))
     yield "commissioner_income", oc.income
     yield "inter_trust_paid", oc.charge
+    yield from market.contributions(raw, oc)
 
 
 CORE_HOURS = (8.0, 18.0)
@@ -226,7 +228,7 @@ def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual
     for name in ("reported_core", "reported_home", "reported_brokered", "reading_hours", "home_reading_hours",
                  "acquired_ooh", "ooh_sent_out",
                  "cost_core", "cost_home", "cost_brokered", "cost_outsourced", "cost_teleradiology",
-                 "commissioner_income", "inter_trust_paid", "reported_after_28d"):
+                 "commissioner_income", "inter_trust_paid", "reported_after_28d", *market.PER_EXAM):
         out[name] = summed[name]
     out["marginal_spend"] = out["cost_home"] + out["cost_outsourced"] + out["cost_teleradiology"]
     n_groups = len(out["arrivals"])

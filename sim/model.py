@@ -44,6 +44,7 @@ class RawRun:
     route: np.ndarray
     events: int  # SimPy events processed, for the benchmark
     outages: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)  # downtime by scope
+    records: dict[str, list[tuple]] = field(default_factory=dict)  # what interventions logged (sim.market reads them)
 
 
 class Engine:
@@ -111,8 +112,10 @@ class Engine:
         for intervention in self.interventions:
             intervention.start(self)
         self.env.run(until=self.scenario.horizon_hours)
+        records = {name: rows for i in self.interventions if hasattr(i, "records") for name, rows in i.records().items()}
         return RawRun(self.scenario, self.seed, self.replication, self.exams, self.reporters,
-                      events=self.events_scheduled(), outages=self.outages, **self.worklists.outcome_arrays())
+                      events=self.events_scheduled(), outages=self.outages, records=records,
+                      **self.worklists.outcome_arrays())
 
     def events_scheduled(self) -> int:
         """SimPy events scheduled so far (read from SimPy's event-id counter, which is not public API)."""

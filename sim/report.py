@@ -11,7 +11,6 @@ is re-simulated. With one replication there are no confidence intervals: values 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,8 @@ from sim.atomic import atomic_write
 from sim.metrics import ALL
 from sim.report_figures import (ROUTES, _backlog_figure, _bar_ci_figure, _coverage_figure, _finance_figure,
                                 _forest_figure, _mean_ci, _utilisation_figure)
+from sim.report_market import market_context
+from sim.report_tables import ci_text, fmt, heat_style, table_block
 from sim.scenario import Scenario
 
 # (metric, label, format, what it means) -- the first thing a planner sees
@@ -45,40 +46,6 @@ FINANCE_COLUMNS = [  # (metric, label): cost of capacity, marginal spend, transf
     ("counterfactual_cost", "all-outsourced counterfactual"),
     ("saving_vs_outsourcing", "saving vs counterfactual"),
 ]
-
-
-def fmt(format_: str, value) -> str:
-    """A number formatted for the report; an em dash when undefined."""
-    try:
-        if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-            return "—"
-    except (TypeError, ValueError):
-        pass
-    return format_.format(value)
-
-
-def ci_text(format_: str, low, high, share: bool = False) -> str:
-    """'95% CI a to b', or '' without an interval (one replication). A share's interval is clipped to [0, 1]."""
-    if pd.isna(low) or pd.isna(high):
-        return ""
-    if share:
-        low, high = max(low, 0.0), min(high, 1.0)
-    return f"95% CI {fmt(format_, low)} to {fmt(format_, high)}"
-
-
-# ---------------------------------------------------------------- figures
-
-def _heat(value: float, top: float, rgb: tuple[int, int, int] = (31, 78, 121)) -> str:
-    """Inline background for a heat-map cell (alpha by value/top)."""
-    if not top or pd.isna(value) or value <= 0:
-        return ""
-    alpha = 0.1 + 0.6 * min(value / top, 1.0)
-    return f"background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})"
-
-
-def _table(columns: list[str], rows: list[list], styles: list[list[str]] | None = None, index_cols: int = 1) -> dict:
-    return {"columns": columns, "rows": rows, "styles": styles or [[""] * len(r) for r in rows],
-            "index_cols": index_cols}
 
 
 def _headline(summary: pd.DataFrame, n: int) -> list[dict]:
@@ -125,7 +92,7 @@ def _turnaround(tidy: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
         for u in urgencies:
             v = tu["mean"].get((t, u), np.nan)
             row.append(fmt("{:.1%}", v))
-            style.append(_heat(1 - v, 1.0, (196, 78, 82)) if not pd.isna(v) else "")
+            style.append(heat_style(1 - v, 1.0, (196, 78, 82)) if not pd.isna(v) else "")
         rows.append(row)
         styles.append(style)
     consortium = [fmt("{:.1%}", u_stats["mean"].get(u, np.nan)) for u in urgencies]
@@ -137,7 +104,7 @@ def _turnaround(tidy: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
         rows.append(["consortium 95% CI", *ci])
         styles.append([""] * (len(urgencies) + 1))
     return {"figure": figure,
-            "table": _table(["trust", *[f"{u} (target {_hours(scn, u)})" for u in urgencies]], rows, styles)}
+            "table": table_block(["trust", *[f"{u} (target {_hours(scn, u)})" for u in urgencies]], rows, styles)}
 
 
 def _hours(scn: Scenario, urgency: str) -> str:
@@ -169,13 +136,13 @@ def _eligibility(scn: Scenario, seed: int) -> dict:
             if (t, m, s) in counts.index:
                 n, w = counts.loc[(t, m, s)]
                 row.append(f"{int(n)} · {w:,.1f} WTE")
-                style.append(_heat(n, top))
+                style.append(heat_style(n, top))
             else:
                 row.append("0")
                 style.append("background: rgba(196,78,82,0.15)")
         rows.append(row)
         styles.append(style)
-    heat = _table(["trust read", *[f"{m} {s}" for m, s in combos]], rows, styles)
+    heat = table_block(["trust read", *[f"{m} {s}" for m, s in combos]], rows, styles)
 
     people = table.drop_duplicates(["reporter_id", "trust"])
     cred = people.groupby(["home_trust", "trust"])["reporter_id"].nunique()
@@ -188,10 +155,10 @@ def _eligibility(scn: Scenario, seed: int) -> dict:
             n = cred.get((h, t), 0)
             label = "" if not n else (str(n) if h == t else f"{n} ({basis.get((h, t), '')})")
             row.append(label)
-            style.append(_heat(n, top_c, (85, 168, 104)) if h != t else _heat(n, top_c))
+            style.append(heat_style(n, top_c, (85, 168, 104)) if h != t else heat_style(n, top_c))
         rows.append(row)
         styles.append(style)
-    credentials = _table(["home trust \\ trust read", *trusts], rows, styles)
+    credentials = table_block(["home trust \\ trust read", *trusts], rows, styles)
 
     staff = pd.DataFrame({"trust": [trusts[r.home_trust] for r in reporters], "role": [r.role for r in reporters],
                           "home": [r.home_workstation for r in reporters], "wte": [wte[r.reporter_id] for r in reporters]})
@@ -202,7 +169,7 @@ def _eligibility(scn: Scenario, seed: int) -> dict:
                      f"{s.wte.sum():,.1f}", int(s.home.sum())])
     rows.append(["consortium", int((staff.role == "consultant").sum()), int((staff.role == "radiographer").sum()),
                  f"{staff.wte.sum():,.1f}", int(staff.home.sum())])
-    workstations = _table(["home trust", "consultants", "reporting radiographers", "core WTE", "home workstations"], rows)
+    workstations = table_block(["home trust", "consultants", "reporting radiographers", "core WTE", "home workstations"], rows)
     out.update(heat=heat, credentials=credentials, workstations=workstations, capacity=_capacity(scn))
     return out
 
@@ -217,9 +184,9 @@ def _capacity(scn: Scenario) -> dict:
         rows.append([r.trust, f"{r.demand_h:,.0f}", f"{r.capacity_h:,.0f}", fmt("{:.2f}", r.ratio),
                      f"{r.consultant_only_demand_h:,.0f}", f"{r.consultant_capacity_h:,.0f}",
                      fmt("{:.2f}", r.consultant_ratio)])
-        shade = [_heat(max(v - 0.9, 0.0), 0.5, (196, 78, 82)) if not pd.isna(v) else "" for v in (r.ratio, r.consultant_ratio)]
+        shade = [heat_style(max(v - 0.9, 0.0), 0.5, (196, 78, 82)) if not pd.isna(v) else "" for v in (r.ratio, r.consultant_ratio)]
         styles.append(["", "", "", shade[0], "", "", shade[1]])
-    return _table(["trust", "demand h/yr", "capacity h/yr", "demand / capacity", "consultant-only demand h/yr",
+    return table_block(["trust", "demand h/yr", "capacity h/yr", "demand / capacity", "consultant-only demand h/yr",
                    "consultant capacity h/yr", "consultant ratio"], rows, styles)
 
 
@@ -242,7 +209,7 @@ def _finance(by_trust_summary: pd.DataFrame, summary: pd.DataFrame, trusts: list
                 text += f" [{fmt('{:,.0f}', lo)}, {fmt('{:,.0f}', hi)}]"
             row.append(text)
         rows.append(row)
-    spend = _table(["trust", *[label for _, label in present]], rows)
+    spend = table_block(["trust", *[label for _, label in present]], rows)
     rows = []
     for t in [*trusts, "consortium"]:
         src = cons["mean"] if t == "consortium" else means.loc[t]
@@ -253,7 +220,7 @@ def _finance(by_trust_summary: pd.DataFrame, summary: pd.DataFrame, trusts: list
             c, k = src.get(cost, np.nan), src.get(count, np.nan)
             row.append(fmt("£{:,.2f}", c / k) if k and not pd.isna(k) and k > 0 else "—")
         rows.append(row)
-    per_exam = _table(["trust", "capacity per in-house report (average)", "core / brokered read (marginal)",
+    per_exam = table_block(["trust", "capacity per in-house report (average)", "core / brokered read (marginal)",
                        *[f"{r} (£/exam)" for r, _, _ in ROUTES]], rows)
     return {"figure": _finance_figure(means, trusts), "spend": spend, "per_exam": per_exam}
 
@@ -277,13 +244,13 @@ def _flows(folder: Path, trusts: list[str], n: int) -> dict | None:
             if (owner, reader) in totals.index:
                 exams, paid = totals.loc[(owner, reader)]
                 row.append(f"{exams:,.0f} · £{paid:,.0f}")
-                style.append(_heat(exams, top, (85, 168, 104)))
+                style.append(heat_style(exams, top, (85, 168, 104)))
             else:
                 row.append("")
                 style.append("")
         rows.append(row)
         styles.append(style)
-    return _table(["owning trust \\ read by", *trusts], rows, styles)
+    return table_block(["owning trust \\ read by", *trusts], rows, styles)
 
 
 def _utilisation(reporters: pd.DataFrame, scn: Scenario, trusts: list[str]) -> dict:
@@ -296,7 +263,7 @@ def _utilisation(reporters: pd.DataFrame, scn: Scenario, trusts: list[str]) -> d
     rows = [[r.trust, r.group, fmt("{:.1%}", r.mean), ci_text("{:.1%}", r.ci_low, r.ci_high)] for r in stats.itertuples()]
     return {"figure": _utilisation_figure(stats, trusts) if len(stats) else None,
             "coverage": _coverage_figure(scn) if scn.staff else None,
-            "table": _table(["home trust", "staff group", "utilisation in session", "95% CI"], rows, index_cols=2)}
+            "table": table_block(["home trust", "staff group", "utilisation in session", "95% CI"], rows, index_cols=2)}
 
 
 def _provenance(manifest: dict) -> list[tuple[str, str]]:
@@ -347,6 +314,7 @@ def run_context(folder: Path) -> dict:
         "hours_per_wte_week": f"{scn.finance.hours_per_wte_week:g}",
         "finance": _finance(by_trust, summary, trusts, n),
         "flows": _flows(folder, trusts, n),
+        "market": market_context(folder, tidy, scn, n),
         "utilisation": _utilisation(reporters, scn, trusts),
         "provenance": _provenance(manifest),
     }
@@ -381,14 +349,14 @@ def compare_context(folder: Path) -> dict:
             column = "baseline_mean" if name == baseline else "scenario_mean"
             row += [fmt(_metric_format(m), d[column].get(m, np.nan)) for m in metrics]
         rows.append(row)
-    headline = _table(["scenario", *metrics], rows)
+    headline = table_block(["scenario", *metrics], rows)
     drows = []
     for r in diffs.itertuples():
         f = _metric_format(r.metric)
         drows.append([r.scenario, r.metric, fmt(f, r.baseline_mean), fmt(f, r.scenario_mean), fmt(f, r.difference),
                       "" if pd.isna(r.ci_low) else f"[{fmt(f, r.ci_low)}, {fmt(f, r.ci_high)}]",
                       fmt("{:,.1f}x", getattr(r, "variance_reduction", np.nan))])
-    differences = _table(["scenario", "metric", f"{baseline} mean", "scenario mean", "difference", "95% CI (paired)",
+    differences = table_block(["scenario", "metric", f"{baseline} mean", "scenario mean", "difference", "95% CI (paired)",
                           "CRN variance reduction"], drows, index_cols=2)
     provenance = _provenance(manifest) if manifest else [("folder", str(folder))]
     provenance = [("comparison", f"{len(names)} scenarios, baseline {baseline}, {n} replications each, "

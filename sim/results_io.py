@@ -2,8 +2,8 @@
 
 Layout (DESIGN section 8): manifest.json, scenario.toml (resolved), replications.csv (tidy),
 summary.csv (consortium: metric, mean, sd, ci_low, ci_high, n), summary_by_trust.csv,
-backlog.parquet, reporters.csv, flows.csv (who read what for whom). Each file is written to a temporary name in the same folder and
-renamed into place, and the manifest is written last: a folder with a manifest is complete, and
+backlog.parquet, reporters.csv, flows.csv (who read what for whom), market.csv (posted, matched and
+unmet work). Each file is written to a temporary name in the same folder and renamed into place, and the manifest is written last: a folder with a manifest is complete, and
 an interrupted run never leaves a half-written file.
 """
 
@@ -93,5 +93,7 @@ def write_results(result: ExperimentResult, out: Path, wall_seconds: float, back
     atomic_write(out / "reporters.csv", lambda tmp: reporters.to_csv(tmp, index=False))
     flows = pd.concat([r.flows.assign(replication=r.replication) for r in result.runs], ignore_index=True)
     atomic_write(out / "flows.csv", lambda tmp: flows.to_csv(tmp, index=False))
+    market = pd.concat([r.market.assign(replication=r.replication) for r in result.runs], ignore_index=True)
+    atomic_write(out / "market.csv", lambda tmp: market.to_csv(tmp, index=False))
     _write_text(out / "manifest.json", json.dumps(manifest(result, wall_seconds, backend, source), indent=2))
     return out

@@ -10,6 +10,7 @@ import pandas as pd
 
 from sim.metrics import (ALL, backlog_series, exam_frame, flow_table, metrics_table, outcome, reporter_table,
                          workforce_metrics)
+from sim import market
 from sim.model import Engine, RawRun
 from sim.scenario import HOURS_PER_WEEK, Scenario
 
@@ -22,6 +23,7 @@ class RunResult:
     backlog: (time_h, trust, waiting) exams waiting in each worklist
     reporters: per-reporter session hours, reading hours, exams read, utilisation
     flows: in-house reports by owning trust x reading trust x route, hours and £ paid (sim.metrics.flow_table)
+    market: posted, matched and unmet work by trust x modality x subspecialty (sim.market.market_table)
     exams: per-exam outcome table, only when run with keep_exams=True
     """
 
@@ -32,6 +34,7 @@ class RunResult:
     backlog: pd.DataFrame
     reporters: pd.DataFrame
     flows: pd.DataFrame
+    market: pd.DataFrame
     n_exams: int
     events: int
     wall_seconds: float
@@ -70,10 +73,12 @@ def summarise(raw: RawRun, started: float, *, keep_exams: bool = False) -> RunRe
     scenario = raw.scenario
     oc = outcome(raw)
     reporters = reporter_table(raw, oc)
-    metrics = pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters)], ignore_index=True)
+    metrics = pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters), market.trust_metrics(raw)],
+                        ignore_index=True)
     return RunResult(
         config_id=scenario.config_id, seed=raw.seed, replication=raw.replication, metrics=metrics,
-        backlog=backlog_series(raw), reporters=reporters, flows=flow_table(raw, oc), n_exams=len(raw.exams),
+        backlog=backlog_series(raw), reporters=reporters, flows=flow_table(raw, oc),
+        market=market.market_table(raw, oc), n_exams=len(raw.exams),
         events=raw.events,
         wall_seconds=time.perf_counter() - started, exams=exam_frame(raw, oc) if keep_exams else None,
     )

@@ -31,12 +31,17 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         if duplicates:
             problems.append((f"{kind if kind != 'subspecialty' else 'subspecialties'}", f"duplicate {kind} code(s): {', '.join(duplicates)}"))
 
-    horizon_end = scn.start_date + dt.timedelta(hours=scn.horizon_hours)
+    horizon_end = dt.datetime.combine(scn.start_date, dt.time()) + dt.timedelta(hours=scn.horizon_hours)
     for i, trust in enumerate(scn.trusts):
-        if trust.go_live is not None and trust.go_live >= horizon_end:
+        if trust.go_live is not None and dt.datetime.combine(trust.go_live, dt.time()) >= horizon_end:
             problems.append((f"trusts.{i}.go_live", f"{trust.go_live.isoformat()} is after the horizon ends "
-                                                    f"({horizon_end.isoformat()}): the trust would never join; leave "
-                                                    "go_live out or lengthen the horizon"))
+                                                    f"({horizon_end.isoformat(sep=' ')}): the trust would never join; "
+                                                    "leave go_live out or lengthen the horizon"))
+        if trust.go_live is not None and scn.policy.kind == "pooled":
+            # a pooled worklist is one list shared from the start: go-live gates the broker and home sessions
+            problems.append((f"trusts.{i}.go_live", "policy.kind = 'pooled' shares every trust's worklist from the "
+                                                    "start; go-live dates apply to the broker and home sessions: use "
+                                                    "kind = 'brokered' for a rollout, or leave go_live out"))
         problems += [(f"trusts.{i}.modality_multiplier.{c}", f"unknown modality {c!r}")
                      for c in trust.modality_multiplier if c not in modalities]
         problems += [(f"trusts.{i}.subspecialty_weight.{c}", f"unknown subspecialty {c!r}")

@@ -1,7 +1,7 @@
 """A results folder's cache of finished replications, so experiments resume where they stopped.
 
-The cache is data, never code: each replication is stored under `runs/` as three Parquet tables
-(metrics, backlog, reporters, flows) and a JSON entry written last, which names the scenario's config
+The cache is data, never code: each replication is stored under `runs/` as five Parquet tables
+(metrics, backlog, reporters, flows, market) and a JSON entry written last, which names the scenario's config
 id, the model's code id, the seed and replication, the scalar results and the sha256 of every
 table. Nothing in a results folder is ever unpickled, so a folder someone sent you cannot run code.
 
@@ -27,7 +27,7 @@ from sim.atomic import atomic_write
 from sim.runner import RunResult
 
 FORMAT = "emrad-sim run cache 1"
-TABLES = ("metrics", "backlog", "reporters", "flows")
+TABLES = ("metrics", "backlog", "reporters", "flows", "market")
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,10 @@ def test_posted_work_crosses_trusts_where_the_tariff_beats_outsourcing():
     assert np.any(reader_trust != raw.exams.trust[home])  # T2's readers take T1's posted backlog
     # at 5x the tariff (£15/£25) band 1 is still cheaper than outsourcing (£20), band 2 (£45) too;
     # at 10x (£30/£50) neither is: nothing is posted
-    _, dear, _ = run(market_data(tariff_multiplier=10.0))
+    from sim.scenario_warnings import ScenarioWarning
+
+    with pytest.warns(ScenarioWarning, match="posts no XR work"):  # and the planner is told so on loading
+        _, dear, _ = run(market_data(tariff_multiplier=10.0))
     assert not np.any(dear.route == HOME)
     _, mid, _ = run(market_data(tariff_multiplier=8.0))  # £24 > £20 for band 1, £40 < £45 for band 2
     assert np.any(mid.route == HOME) and set(mid.exams.band[mid.route == HOME]) == {1}
@@ -159,3 +162,69 @@ def test_a_go_live_after_the_horizon_is_refused_naming_the_field():
     with pytest.raises(ScenarioError) as err:
         validate_data(data, "bad.toml")
     assert any(field == "trusts.1.go_live" and "never join" in reason for field, reason in err.value.problems)
+
+
+def test_pooled_routing_refuses_go_live_dates_naming_the_field():
+    """UNIT: a pooled worklist is shared from the start; a rollout needs the broker."""
+    data = imbalanced_data("pooled", weeks=1)
+    data["trusts"][1]["go_live"] = "2025-01-08"
+    with pytest.raises(ScenarioError) as err:
+        validate_data(data, "pooled.toml")
+    assert any(field == "trusts.1.go_live" and "brokered" in reason for field, reason in err.value.problems)
+    data["policy"]["kind"] = "brokered"
+    validate_data(data, "brokered.toml")  # the same rollout under the broker is fine
+
+
+def test_a_go_live_inside_the_last_day_of_the_horizon_is_accepted():
+    """UNIT: the horizon check compares hours, not dates (a half-week horizon ends at noon)."""
+    data = market_data()
+    data["horizon_weeks"] = 0.5
+    start = dt.date.fromisoformat(data["start_date"])
+    data["trusts"][1]["go_live"] = (start + dt.timedelta(days=3)).isoformat()  # 72 h < 84 h
+    validate_data(copy.deepcopy(data), "ok.toml")
+    data["trusts"][1]["go_live"] = (start + dt.timedelta(days=4)).isoformat()  # 96 h >= 84 h
+    with pytest.raises(ScenarioError, match="trusts.1.go_live"):
+        validate_data(data, "late.toml")
+
+
+def test_work_no_participant_may_read_and_work_priced_out_are_warned_naming_file_and_field():
+    """UNIT: legal but probably unmeant market settings load with a ScenarioWarning, not silently."""
+    from sim.scenario_warnings import ScenarioWarning
+
+    data = market_data()
+    data["staff"][1]["credentialed_trusts"] = []  # nobody at T2 reads T1's work...
+    data["staff"][0]["home_workstation"] = False  # ...and T1's own group offers no sessions
+    with pytest.warns(ScenarioWarning, match=r"posted\.toml: home_reporting\.modalities: trust T1 posts XR"):
+        validate_data(copy.deepcopy(data), "posted.toml")
+    data = market_data(tariff_multiplier=50.0)  # 50 x £3-5 is above every outsourcing price
+    with pytest.warns(ScenarioWarning, match=r"home_reporting\.tariff_multiplier: at 50 .* posts no XR work"):
+        validate_data(data, "dear.toml")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScenarioWarning)
+        validate_data(market_data(), "fine.toml")  # the ordinary market warns of nothing
+        load_scenario("params/scenarios/brokered.toml")
+
+
+def test_negative_tariffs_are_refused_naming_the_field():
+    data = market_data(tariff_multiplier=-1.0)
+    with pytest.raises(ScenarioError, match="home_reporting.tariff_multiplier"):
+        validate_data(data, "bad.toml")
+    data = market_data()
+    data["finance"]["insourcing_tariff"] = {"XR": [-3.0, 5.0]}
+    with pytest.raises(ScenarioError, match="finance.insourcing_tariff.XR.0"):
+        validate_data(data, "bad.toml")
+
+
+def test_the_market_lowers_outsourcing_on_the_default_consortium_over_eight_weeks():
+    """BEHAVIOUR (issue 10 must-hold; ~20 s): on the default consortium, brokered (the market with its
+    offered sessions, plus core-time sharing) lowers outsourced exams and outsourcing spend against the baseline,
+    paired 95% CIs excluding zero, over 8 weeks with 3 replications."""
+    from sim.compare import compare
+
+    scenarios = {name: load_scenario(f"params/scenarios/{name}.toml").with_changes({"horizon_weeks": 8})
+                 for name in ("baseline", "brokered")}
+    result = compare(scenarios, replications=3, seed=1, baseline="baseline", progress=False)
+    diff = result.differences(metrics=["outsourced", "cost_outsourced"]).set_index("metric")
+    assert (diff.ci_high < 0).all(), diff[["difference", "ci_low", "ci_high"]]

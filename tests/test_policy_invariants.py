@@ -24,8 +24,11 @@ paired 95% CI of the difference excludes zero.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +36,8 @@ from sim.compare import compare
 from sim.metrics import metrics_table
 from sim.model import Engine
 from sim.policies import HomeSessions, TheBroker
-from sim.policies.home import offer_slots
+from sim.market import posted_mask, trust_metrics
+from sim.policies.home import go_live_hours, offer_slots
 from sim.scenario import HOURS_PER_WEEK
 from sim.worklist import ROUTE_CODE
 from tests.scenarios import ALL_DAYS, HOURS_PER_YEAR, build, imbalanced_data
@@ -157,6 +161,9 @@ def policy_scenarios(draw) -> dict:
         if draw(st.sampled_from([False, False, True])):  # a funded pilot: named groups, workstation or not
             home["participants"] = [draw(st.sampled_from(staff))["name"]]
         data["home_reporting"] = home
+        if draw(st.booleans()):  # the market's worklist: routine work only, posted after waiting a while
+            home.update(urgencies=["R"], min_age_hours=draw(st.sampled_from([0.0, 4.0, 24.0])),
+                        backlog_threshold_hours=draw(st.sampled_from([0.0, 1.0])))
     else:
         for group in staff:
             group["home_workstation"] = False
@@ -177,6 +184,12 @@ def policy_scenarios(draw) -> dict:
             data["outsourcing"]["age_threshold_hours"] = draw(st.sampled_from([1.0, 12.0, 60.0]))
         if trigger in ("backlog", "both"):
             data["outsourcing"]["backlog_threshold_exams"] = draw(st.integers(0, 20))
+        if "home_reporting" in data and draw(st.booleans()):  # posted work is priced against outsourcing
+            data["home_reporting"]["reads"] = "posted"
+    for trust in data["trusts"]:  # rollout: some trusts join the shared system during the run (not pooled: refused)
+        if kind != "pooled" and draw(st.sampled_from([False, False, True])):
+            start = dt.date.fromisoformat(data["start_date"])
+            trust["go_live"] = (start + dt.timedelta(days=draw(st.integers(1, 3)))).isoformat()
     return data
 
 
@@ -228,6 +241,7 @@ def _expected_money(scn, raw) -> tuple[np.ndarray, np.ndarray]:
     return cost, charge
 
 
+@pytest.mark.filterwarnings("ignore::sim.scenario_warnings.ScenarioWarning")  # random markets post unreadable work
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=policy_scenarios(), seed=st.integers(0, 2**32 - 1))
 def test_every_policy_keeps_the_invariants(data, seed):
@@ -335,6 +349,29 @@ def test_every_policy_keeps_the_invariants(data, seed):
     else:
         assert not any(isinstance(i, TheBroker) for i in engine.interventions)
 
+    # -- rollout and the market ------------------------------------------------------------------
+    # No borrowed or home read before the owning trust and the reader's trust are both live (named
+    # agreements are contracts of their own, outside the shared system's rollout); the
+    # market takes only posted work; an extra session reads no more than the hours it offered, plus
+    # the one exam in hand at its end.
+    live_from = go_live_hours(scn)
+    reader_home = np.array([r.home_trust for r in reporters] + [-1])[raw.reader]
+    extra = np.flatnonzero((raw.route == HOME) | (borrowed if kind == "brokered" else False))
+    assert np.all(raw.left_at[extra] >= live_from[ex.trust[extra]] - TOL)
+    assert np.all(raw.left_at[extra] >= live_from[reader_home[extra]] - TOL)
+    home_read = raw.route == HOME
+    assert not np.any(home_read & ~posted_mask(raw))
+    if home_sessions is not None:
+        offered = np.zeros(len(reporters))
+        sessions = np.zeros(len(reporters))
+        for index, _, _, hours in home_sessions.records()["sessions"]:
+            offered[index] += hours
+            sessions[index] += 1
+        for index in np.unique(raw.reader[home_read]):
+            reads = np.flatnonzero(home_read & (raw.reader == index))
+            spent = np.minimum(raw.done_at[reads], horizon) - raw.left_at[reads]
+            assert spent.sum() <= offered[index] + sessions[index] * spent.max() + 1e-9, reporters[index].reporter_id
+
     # -- outsourcing: allowed urgencies, daily cap per trust ------------------------------------
     cfg = scn.outsourcing
     if cfg is None or not cfg.enabled:
@@ -362,6 +399,19 @@ def test_every_policy_keeps_the_invariants(data, seed):
         assert row["initial_backlog"] + row["arrivals"] == row["reported"] + row["outsourced"] + row["unreported_end"]
         for route in ("core", "home", "brokered"):
             assert row[f"reported_{route}"] == np.count_nonzero(mine & finished & (raw.route == ROUTE_CODE[route]))
+
+    # the market's books balance: posted work is matched or unmet; quotas granted out = granted in
+    for code in [*scn.trust_codes, "ALL"]:
+        row = totals.loc[code]
+        mine = np.ones(n, dtype=bool) if code == "ALL" else ex.trust == scn.trust_codes.index(code)
+        assert row["posted"] == row["unmet_posted"] + np.count_nonzero(mine & home_read)
+        assert np.isclose(row["posted_work_hours"], row["matched_work_hours"] + row["unmet_work_hours"], rtol=1e-9)
+    market = trust_metrics(raw).set_index(["trust", "metric"])["value"]
+    granted = sum(h for *_, h in broker.moves) if kind == "brokered" else 0.0
+    assert np.isclose(market[("ALL", "core_time_granted_out_hours")], granted)
+    assert np.isclose(sum(market[(c, "core_time_granted_in_hours")] for c in scn.trust_codes), granted)
+    assert np.isclose(market[("ALL", "offered_session_hours")],
+                      sum(h for *_, h in home_sessions.records()["sessions"]) if home_sessions else 0.0)
 
     # what this example exercised (shown by --hypothesis-show-statistics)
     event(f"policy {kind}")

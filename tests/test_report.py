@@ -203,3 +203,35 @@ def test_not_a_results_folder(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     with pytest.raises(ValueError, match="not a results folder"):
         write_report(tmp_path)
+
+
+def test_market_section_shows_the_markets_own_figures(tmp_path):
+    """UNIT: with offered sessions on, the report's market section shows posted, offered, matched and
+    unmet work per trust, equal to the replications' own metrics, and a break-even tariff; a scenario
+    without a market has no such section."""
+    from tests.test_market import market_data
+
+    scenario = tmp_path / "market.toml"
+    scenario.write_text(tomli_w.dumps(market_data()), encoding="utf-8")
+    out = run_cli(scenario, tmp_path / "market", 2)
+    html = _section_html(out / "report.html", "market")
+    text = parse(out / "report.html").text["market"]
+    tidy = pd.read_csv(out / "replications.csv")
+    rows = tidy[(tidy.modality == "ALL") & (tidy.urgency == "ALL")]
+    for trust in ("T1", "T2"):
+        for metric in ("posted_work_hours", "offered_session_hours", "matched_work_hours", "unmet_work_hours"):
+            mean = rows[(rows.trust == trust) & (rows.metric == metric)].value.mean()
+            assert fmt("{:,.0f}", mean) in text, (trust, metric)
+    consortium = rows[rows.trust == "ALL"].pivot(index="replication", columns="metric", values="value")
+    assert (consortium.posted_work_hours > 0).all() and (consortium.matched_work_hours > 0).all()
+    assert "break-even tariff multiplier" in text and "Eligibility dashboard" in text
+    assert "<svg" in html
+    market = pd.read_csv(out / "market.csv")
+    assert set(market.trust) <= {"T1", "T2"} and (market.posted_exams == market.matched_exams + market.unmet_exams).all()
+    single = parse(run_cli(scenario, tmp_path / "single", 1) / "report.html").text["market"]
+    assert "[" not in single  # one replication: values alone, no intervals
+
+
+def test_no_market_section_without_a_market(run_folder):
+    """UNIT: local routing without offered sessions: no market section."""
+    assert 'id="market"' not in (run_folder / "report.html").read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ from sim.loading import load_scenario
 from tests.scenarios import two_trust_data
 
 FILES = {"manifest.json", "scenario.toml", "replications.csv", "summary.csv", "summary_by_trust.csv",
-         "backlog.parquet", "reporters.csv", "flows.csv"}
+         "backlog.parquet", "reporters.csv", "flows.csv", "market.csv"}
 SEED = 7
 
 

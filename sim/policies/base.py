@@ -38,6 +38,9 @@ class Intervention(Protocol):
       bit, so the intervention finds its queues with ``worklists.q_tag[q] & self.tag``;
     * ``parked(engine) -> bool array`` and ``route_parked(engine, mask)``: exams routed before
       the run (they join no queue and cost no event) and the recording of their outcomes.
+
+    A third optional hook, ``records() -> {name: rows}``, hands what the intervention logged during
+    the run (sessions taken, quotas granted) to the raw result, for the market's dashboards.
     """
 
     name: str

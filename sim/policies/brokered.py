@@ -132,6 +132,10 @@ class TheBroker:
         engine.on_cross_read = self._cross_read
         engine.env.process(self._run(engine))
 
+    def records(self) -> dict[str, list[tuple]]:
+        """Core-time quotas granted: (time, donor trust, receiving trust, reading hours)."""
+        return {"grants": list(self.moves)}
+
     def _cross_read(self, donor: int, receiver: int, hours: float) -> None:
         if (donor, receiver) not in self.quota:  # not a transfer the broker granted
             return

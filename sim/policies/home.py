@@ -68,6 +68,7 @@ class HomeSessions:
     def __init__(self, config: HomeReporting):
         self.config = config
         self.sessions: list[tuple[int, float, float]] = []  # (reporter index, start, end) taken
+        self.session_hours: list[float] = []  # hours each taken session could read (after the core read in hand, outages)
 
     def _takes_part(self, reporter) -> bool:
         """Named participants (group or reporter id) when the scenario lists any, else workstation holders."""
@@ -130,6 +131,11 @@ class HomeSessions:
                 engine.start_session(i, intervals, home, home, cfg.reading_time_factor, groups=groups,
                                      min_age=cfg.min_age_hours)
                 self.sessions.append((i, start, end))
+                self.session_hours.append(sum(b - a for a, b in intervals))
+
+    def records(self) -> dict[str, list[tuple]]:
+        """Sessions taken: (reporter index, slot start, slot end, hours offered for reading)."""
+        return {"sessions": [(*s, h) for s, h in zip(self.sessions, self.session_hours)]}
 
     def _backlog(self, wl, eligible_of: list[list[int]], now: float) -> list[tuple[int, float]]:
         """Per trust: (exams, reading hours at speed 1) waiting now that a session could read."""
