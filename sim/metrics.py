@@ -347,8 +347,13 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     step = scn.backlog_interval_hours
     grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
     rows = []
+    # each trust's exams, in exam (= acquisition) order, from one radix sort: a mask per trust would cost
+    # trusts x exams
+    trust = raw.exams.trust
+    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
     for ti, code in enumerate(scn.trust_codes):
-        mine = raw.exams.trust == ti
+        mine = by_trust[bounds[ti]:bounds[ti + 1]]
         acquired = raw.exams.arrival[mine]  # the exam table is in acquisition order
         left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
         waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")

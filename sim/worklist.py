@@ -84,6 +84,10 @@ class Worklists:
         self.q_trust = (real // n_classes // n_urgencies).tolist()
         self.q_urgency = (real // n_classes % n_urgencies).tolist()
         self.q_class = (real % n_classes).tolist()
+        # queues stand in key order, trust first: each trust's queues, ascending
+        self.queues_of_trust: list[list[int]] = [[] for _ in range(n_trusts)]
+        for q, t in enumerate(self.q_trust):
+            self.queues_of_trust[t].append(q)
 
         # each queue's segment is followed by one sentinel, so the i-th exam in queue order of
         # queue q stands at position i + q
