@@ -375,12 +375,14 @@ def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
     readers = raw.reader[core_like]  # a 16-bit stable sort is a radix sort: O(n)
     order = core_like[np.argsort(readers.astype(np.int16) if n < 2**15 else readers, kind="stable")]
     bounds = np.r_[0, np.cumsum(np.bincount(raw.reader[order], minlength=n))]
+    # gathered once in reader order, so each reporter's reads are a contiguous slice
+    starts, ends = raw.left_at[order], np.minimum(raw.done_at[order], horizon)
     for i, reporter in enumerate(raw.reporters):
-        rows = order[bounds[i]:bounds[i + 1]]
-        if rows.size == 0 or not reporter.intervals:
+        lo, hi = bounds[i], bounds[i + 1]
+        if lo == hi or not reporter.intervals:
             continue
         spans = np.asarray(reporter.intervals)
-        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
+        start, end = starts[lo:hi], ends[lo:hi]
         session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
         inside[i] = np.sum(np.minimum(end, session_end) - start)
         overtime[i] = np.sum(np.maximum(end - session_end, 0.0))
