@@ -308,11 +308,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             **(codes_from_scenario(scn) if scn else {}))
     tables = args.tables or (tables_from_scenario(scn) if scn else None)  # None: params/reporting_rates.toml
     hours = _first_given(args.hours_per_wte_week, scn.finance.hours_per_wte_week if scn else None, 40.0)
-    evaluation = evaluate_activity(
-        log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
-        participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
-        suppress_below=args.suppress_below, extra_routes=routes, before_start=args.before_start, margin=args.margin,
-        round_to=args.round_to, outsourced_share=args.outsourced_share, lead_in_days=args.lead_in_days)
+    try:
+        evaluation = evaluate_activity(
+            log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
+            participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
+            suppress_below=args.suppress_below, extra_routes=routes, before_start=args.before_start,
+            margin=args.margin, round_to=args.round_to, outsourced_share=args.outsourced_share,
+            lead_in_days=args.lead_in_days, premium_pa_hours=scn.finance.premium_pa_hours if scn else 3.0)
+    except ValueError as exc:  # e.g. participants not in the log: say which log
+        raise BadInput(f"{args.activity}: {exc}") from None
     out = _out_folder(args.out, Path("results") / f"evaluate-{Path(args.activity).stem}")
     with ResultsFolder(out, overwrite=args.overwrite) as folder:
         folder.refuse_foreign()

@@ -111,7 +111,8 @@ class Worklists:
 
         # episodes (sim.demand): a reader who takes an exam takes its episode's other waiting exams it may
         # read (sim.model.Engine._take_episode); `in_episode[p]` says whether position p has any, and
-        # `episode[p]` is its patient (-1 at sentinels). None when every episode is a single exam.
+        # `episode[p]` numbers its episode (-1 at sentinels; a 32-bit ordinal, not the 64-bit patient id,
+        # to keep a consortium-year small). None when every episode is a single exam.
         self.in_episode: bytearray | None = None
         self.episode: array | None = None
         multi = multi_exam_episode(exams)
@@ -119,8 +120,10 @@ class Worklists:
             flags = np.zeros(n_positions, dtype=np.uint8)
             flags[position] = multi
             self.in_episode = bytearray(flags.tobytes())
-            self.episode = _array("q", -1, n_positions)
-            np.frombuffer(self.episode, dtype=np.int64)[position] = exams.patient
+            # an episode's exams stand together in exam order (same patient, same time): number the runs
+            ordinal = np.cumsum(np.r_[True, exams.patient[1:] != exams.patient[:-1]]) - 1
+            self.episode = _array("i", -1, n_positions)
+            np.frombuffer(self.episode, dtype=np.int32)[position] = ordinal
 
         self.left_at = _array("d", np.nan, n_positions)  # left the worklist: reading started or sent out
         self.done_at = _array("d", np.nan, n_positions)  # report available

@@ -194,3 +194,21 @@ def test_the_pilot_runs_nuh_alone():
     run = sim.run(scn, seed=1, replication=0, keep_exams=True)
     assert set(run.exams["trust"].astype(str)) == {"RX1"}
     assert isinstance(run.exams, pd.DataFrame)
+
+
+def test_the_simulated_log_is_read_like_a_ris_export_with_patients_pseudonymised():
+    """Pseudonymisation: the pilot's home log goes through sim.activity.read_activity_log; episodes keep their
+    linkage (one pseudonym per patient), and no simulated id survives."""
+    from dataclasses import replace
+
+    from sim.activity import activity_log_from_run, codes_from_scenario, read_activity_log
+    from sim.pilot import SIMULATED_KEY
+
+    scn = load_scenario(DEFAULT_SCENARIO)
+    run = sim.run(scn, seed=2, replication=0, keep_exams=True)
+    home = run.exams[run.exams["route"] == "home"].reset_index(drop=True)
+    exported = activity_log_from_run(replace(run, exams=home), scn, reading_minutes=True)
+    log = read_activity_log(exported, key=SIMULATED_KEY, **codes_from_scenario(scn))
+    assert log.exams["patient_id"].nunique() == home["patient"].nunique() < len(home)
+    assert not set(log.exams["patient_id"].astype(str)) & set(exported["patient_id"])
+    assert not log.exams["patient_id"].astype(str).str.startswith("SIM-").any()
