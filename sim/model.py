@@ -129,10 +129,14 @@ class Engine:
             self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age,
                                             extra_hours))
 
-    def _take_episode(self, index: int, p: int, group: list[int], done: float, inv_speed: float,
+    def _take_episode(self, index: int, p: int, groups: list[list[int]], queue: int, done: float, inv_speed: float,
                       extra_hours, route_code: int) -> float:
-        """Exam `p` was just taken: take the other exams of its episode waiting in `group` (the reader's
-        queues of that priority), read one after the other; returns when the last is done.
+        """Exam `p` was just taken from `queue`: take the other exams of its episode waiting in the reader's
+        group holding that queue (its queues of that priority), read one after the other; returns when the
+        last is done. The group is looked up now: a broker adds queues to borrowed groups as it opens work.
+        An episode is split where readers' rights differ (a sibling the reader may not read stays for
+        another) and, in the broker's wakeable path, where the reader committed ahead takes the episode only
+        on arrival and another idle reader committed to a sibling meanwhile.
 
         Why: a patient's request (CT head + C-spine) is reported together by one reader, so the pilot's
         "patients helped" follows from how readers take work. The episode's exams share acquisition time
@@ -141,10 +145,11 @@ class Engine:
         """
         wl = self.worklists
         ptr, episode, work = wl.ptr, wl.episode, wl.work
-        patient = episode[p]
+        this_episode = episode[p]
+        group = next((g for g in groups if queue in g), [queue])
         for q in group:
             p2 = ptr[q]
-            while episode[p2] == patient:  # a sentinel holds -1
+            while episode[p2] == this_episode:  # a sentinel holds -1
                 ptr[q] = p2 + 1
                 wl.left_at[p2] = done
                 done += work[p2] * inv_speed + (extra_hours[p2] if extra_hours is not None else 0.0)
@@ -187,7 +192,6 @@ class Engine:
         busy_until = self.busy_until
         flags = self.borrowed_flags(index, groups)
         in_episode = wl.in_episode
-        group_of = {q: group for group in groups for q in group} if in_episode is not None else None
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
@@ -270,7 +274,7 @@ class Engine:
                 done_at[p] = done
                 reader[p] = index
                 if in_episode is not None and in_episode[p] and (flags is None or begin <= now):
-                    done = self._take_episode(index, p, group_of[best], done, inv_speed, extra_hours, route[p])
+                    done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
                 if lent and self.on_cross_read is not None:
                     self.on_cross_read(owner, home, done - begin)
                 busy_until[index] = done
@@ -289,7 +293,7 @@ class Engine:
                         busy_until[index] = env.now
                         continue
                     if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
-                        done = self._take_episode(index, p, group_of[best], done, inv_speed, extra_hours, route[p])
+                        done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
                         busy_until[index] = done
                 yield timeout(done - env.now)
 

@@ -20,6 +20,7 @@ from sim.distributions import Distribution
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOURS_PER_WEEK = 168
+MAX_EPISODE_SIZE = 20  # exams in one episode (a whole-body trauma series is well under this)
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -98,6 +99,8 @@ class Modality(Frozen):
     def _episode_sizes_sum_to_one(cls, sizes: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
         for shares in sizes.values():
             _check_sums_to_one(shares)
+            if len(shares) > MAX_EPISODE_SIZE:
+                raise ValueError(f"an episode of more than {MAX_EPISODE_SIZE} exams is not a request reported together")
         return sizes
 
     def episode_size_shares(self, urgency: str) -> tuple[float, ...]:
