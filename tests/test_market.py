@@ -205,6 +205,7 @@ def test_work_no_participant_may_read_and_work_priced_out_are_warned_naming_file
         warnings.simplefilter("error", ScenarioWarning)
         validate_data(market_data(), "fine.toml")  # the ordinary market warns of nothing
         load_scenario("params/scenarios/brokered.toml")
+        load_scenario("params/pilot_nuh_neuro.toml")  # the pilot's contract lets neuroradiologists read x-ray at home
 
 
 def test_negative_tariffs_are_refused_naming_the_field():
