@@ -356,7 +356,8 @@ class HomeReporting(Frozen):
     enabled: bool = False
     sessions: tuple[Session, ...] = Field(description="weekly non-core slots offered, e.g. weekday evenings")
     backlog_threshold_exams: Annotated[int, Field(ge=0)] | None = Field(
-        None, description="offer when more exams than this that the session could read are waiting at the reader's trust")
+        None, description="offer when more exams than this are waiting in the session's own worklist (what this "
+                          "reader may read there, in this kind of session, at the trusts it reads)")
     backlog_threshold_hours: NonNegativeFloat | None = Field(
         None, description="offer when at least this many reading hours (speed 1) that the session could read are "
                           "waiting (overrides backlog_threshold_exams); neither set: always offer")

@@ -2,8 +2,8 @@
 
 At the start of each weekly non-core slot (e.g. weekday evenings) every participating reporter
 (a home workstation, or named `participants` as in a funded pilot) who is not on leave that week,
-whose trust is live on the shared system, is offered the slot when the work the session could
-read is above the threshold; it takes it with the uptake probability (from the uptake curve at the
+whose trust is live on the shared system, is offered the slot when the work in the session's own
+worklist (its kind, the trusts it reads, the reader's rights) is above the threshold; it takes it with the uptake probability (from the uptake curve at the
 scenario's tariff multiplier). Uptake draws are fixed per reporter and slot in advance from the
 reporter's own stream, so two scenarios offering the same slot see the same answer (common random
 numbers).
@@ -134,6 +134,8 @@ class HomeSessions:
             wl = engine.worklists
             mine = [q for q in readable_queues(engine, index, set(trusts), at_home=True) if self._kind(wl, q) == kind]
             self._groups[key] = queues_by_priority(engine, mine)
+            where = {q: j for j, q in enumerate(self._tagged)}
+            self._positions[key] = np.array([where[q] for q in mine], dtype=np.int64)
         return self._groups[key]
 
     def _run(self, engine: "Engine"):
@@ -145,25 +147,23 @@ class HomeSessions:
         draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots)) for i in takers}
         kinds = self._session_kinds(engine, takers, len(slots))
         download = self._download_hours(engine)
-        eligible_of = [[q for q in range(wl.n_queues) if wl.q_trust[q] == t and wl.q_tag[q] & self.tag]
-                       for t in range(len(engine.scenario.trusts))]
+        self._tagged = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
         self._groups: dict[tuple[int, frozenset[int], int], list[list[int]]] = {}
+        self._positions: dict[tuple[int, frozenset[int], int], np.ndarray] = {}
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]
         for k, (start, end) in enumerate(slots):
             if env.now < start:
                 yield env.timeout(start - env.now)
             week = int(start // HOURS_PER_WEEK)
             live = live_from <= start
-            backlog = self._backlog(wl, eligible_of, start)
+            waiting = self._waiting(wl, start)
             for i in takers:
                 reporter = engine.reporters[i]
                 if not live[reporter.home_trust] or week in reporter.leave_weeks or draws[i][k] >= uptake:
                     continue
                 trusts = self._trusts_read(engine, i, live)
-                if not self._enough(backlog, trusts):
-                    continue
                 groups = self._worklist(engine, i, trusts, int(kinds[i][k]))
-                if not groups:
+                if not groups or not self._enough(waiting, self._positions[(i, trusts, int(kinds[i][k]))]):
                     continue
                 # one reporter, one exam at a time: after the core read in hand, outside core sessions
                 begin = max(start, engine.busy_until[i])
@@ -187,26 +187,25 @@ class HomeSessions:
         return {i: engine.stream("home-session-kind", engine.reporters[i].reporter_id).choice(
             len(worklists), size=n_slots, p=shares / shares.sum()) + 1 for i in takers}
 
-    def _backlog(self, wl, eligible_of: list[list[int]], now: float) -> list[tuple[int, float]]:
-        """Per trust: (exams, reading hours at speed 1) waiting now that a session could read."""
-        out = []
+    def _waiting(self, wl, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per home-tagged queue: exams, and reading hours at speed 1, that a session could read now."""
         cutoff = now - self.config.min_age_hours
-        for queues in eligible_of:
-            exams, hours = 0, 0.0
-            for q in queues:
-                n = wl.waiting(q, cutoff)
-                if n:
-                    exams += n
-                    if self.config.backlog_threshold_hours is not None:
-                        hours += wl.work_between(wl.ptr[q], wl.ptr[q] + n)
-            out.append((exams, hours))
-        return out
+        exams, hours = np.zeros(len(self._tagged)), np.zeros(len(self._tagged))
+        in_hours = self.config.backlog_threshold_hours is not None
+        for j, q in enumerate(self._tagged):
+            n = wl.waiting(q, cutoff)
+            if n:
+                exams[j] = n
+                if in_hours:
+                    hours[j] = wl.work_between(wl.ptr[q], wl.ptr[q] + n)
+        return exams, hours
 
-    def _enough(self, backlog: list[tuple[int, float]], trusts: frozenset[int]) -> bool:
-        """Whether the work the session could read is above the offer threshold."""
+    def _enough(self, waiting: tuple[np.ndarray, np.ndarray], worklist: np.ndarray) -> bool:
+        """Whether the work in this session's own worklist (its kind, trusts and the reader's rights) is
+        above the offer threshold: a plain-film session is not offered on a CT backlog."""
         cfg = self.config
         if cfg.backlog_threshold_hours is not None:
-            return sum(backlog[t][1] for t in trusts) >= cfg.backlog_threshold_hours
+            return float(waiting[1][worklist].sum()) >= cfg.backlog_threshold_hours
         if cfg.backlog_threshold_exams is not None:
-            return sum(backlog[t][0] for t in trusts) > cfg.backlog_threshold_exams
+            return float(waiting[0][worklist].sum()) > cfg.backlog_threshold_exams
         return True
