@@ -29,6 +29,7 @@ from sim.folders import ResultsFolder, read_identity
 from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.pilot import DEFAULT_SCENARIO as DEFAULT_PILOT
 from sim.pilot import pilot_text, reproduce_pilot
+from sim.pilot import sensitivity as pilot_sensitivity
 from sim.regression import cmd_regress
 from sim.report import write_report
 from sim.results_io import git_commit, write_results
@@ -311,11 +312,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             **(codes_from_scenario(scn) if scn else {}))
     tables = args.tables or (tables_from_scenario(scn) if scn else None)  # None: params/reporting_rates.toml
     hours = _first_given(args.hours_per_wte_week, scn.finance.hours_per_wte_week if scn else None, 40.0)
-    evaluation = evaluate_activity(
-        log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
-        participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
-        suppress_below=args.suppress_below, extra_routes=routes, before_start=args.before_start, margin=args.margin,
-        round_to=args.round_to, outsourced_share=args.outsourced_share, lead_in_days=args.lead_in_days)
+    try:
+        evaluation = evaluate_activity(
+            log, tariffs=tables, rates=tables, pilot_start=args.pilot_start, pilot_end=args.pilot_end,
+            participants=_ids(args.participants), comparison=_ids(args.comparison), hours_per_wte_week=hours,
+            suppress_below=args.suppress_below, extra_routes=routes, before_start=args.before_start,
+            margin=args.margin, round_to=args.round_to, outsourced_share=args.outsourced_share,
+            lead_in_days=args.lead_in_days, premium_pa_hours=scn.finance.premium_pa_hours if scn else 3.0)
+    except ValueError as exc:  # e.g. participants not in the log: say which log
+        raise BadInput(f"{args.activity}: {exc}") from None
     out = _out_folder(args.out, Path("results") / f"evaluate-{Path(args.activity).stem}")
     with ResultsFolder(out, overwrite=args.overwrite) as folder:
         folder.refuse_foreign()
@@ -330,10 +335,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_pilot(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     table = reproduce_pilot(args.scenario, replications=args.replications, seed=args.seed, backend=args.backend)
+    took = time.perf_counter() - started
+    block = None
+    if args.sensitivity_replications:
+        block = pilot_sensitivity(args.scenario, replications=args.sensitivity_replications, seed=args.seed,
+                                  backend=args.backend)
     out = Path(args.out)
     atomic_write(out / "pilot_table.csv", lambda tmp: table.to_csv(tmp, index=False))
-    print(pilot_text(table))
-    print(f"\n{time.perf_counter() - started:.0f} s; table in {out}/pilot_table.csv")
+    if block is not None:
+        atomic_write(out / "pilot_sensitivity.csv", lambda tmp: block.to_csv(tmp, index=False))
+    print(pilot_text(table, block))
+    print(f"\ntable: {took:.1f} s for {args.replications} replications; total {time.perf_counter() - started:.0f} s; "
+          f"written to {out}/")
     return 0
 
 
@@ -484,8 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     pilot = verbs.add_parser("pilot", parents=[debug], help="reproduce the first EMRAD pilot: published figures vs the model, with CIs")
-    pilot.add_argument("--scenario", default=str(DEFAULT_PILOT), help="pilot scenario (default params/pilot_nuh_neuro.toml)")
-    pilot.add_argument("--replications", type=opt.count, default=6)
+    pilot.add_argument("--scenario", default=str(DEFAULT_PILOT),
+                       help="pilot scenario (default params/pilot_nuh_neuro.toml, the first pilot, compared with its "
+                            "published figures; any other pilot scenario gets predictions only)")
+    pilot.add_argument("--replications", type=opt.count, default=20)
+    pilot.add_argument("--sensitivity-replications", type=opt.non_negative_int, default=5,
+                       help="replications per variant of the sensitivity block (0: no sensitivity block)")
     pilot.add_argument("--seed", type=opt.non_negative_int, default=1)
     pilot.add_argument("--backend", choices=BACKENDS, default="processes")
     pilot.add_argument("--out", default="results/pilot", help="where pilot_table.csv is written")

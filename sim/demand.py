@@ -5,6 +5,13 @@ rate that is piecewise constant by hour: annual volume x trust share (population
 multipliers) x urgency share x hour-of-week profile x calendar-month seasonality x growth, and on
 bank holidays x the profile's bank-holiday factor (elective lists mostly stop; acute demand does not). Counts are drawn per hour bin and
 times uniformly inside each bin, which samples that process exactly, in bulk.
+
+What arrives is a patient *episode* (a request reported together, e.g. CT head + C-spine): the
+process above runs at the stream's exam rate / its mean episode size, and each episode brings 1..k
+exams (Modality.episode_size) that share patient, trust, modality, urgency and acquisition time, and
+mostly the subspecialty. Patient ids are per stream (a 35-bit hash of the stream's name x 2^28 +
+episode number), so they do not depend on which other trusts or streams a run holds. A stream whose episodes are all single
+exams draws nothing extra: its exams are those of the process above.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.scenario import HOURS_PER_WEEK, Scenario
-from sim.streams import stream
+from sim.streams import stable_hash, stream
 
 HOURS_PER_YEAR = 365.25 * 24
+EPISODE_BITS = 28  # episodes per stream < 2^28; the stream's 35-bit name hash above them (ids < 2^63)
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class ExamTable:
     urgency: np.ndarray
     band: np.ndarray
     subspecialty: np.ndarray
-    patient: np.ndarray
+    patient: np.ndarray  # one patient per episode (see the module docstring)
     work_hours: np.ndarray
 
     def __len__(self) -> int:
@@ -105,8 +113,19 @@ def _exam_attributes(scn: Scenario, seed: int, replication: int, name: tuple, tr
     return band, subspecialty, work
 
 
+def episode_sizes(rng: np.random.Generator, shares: tuple[float, ...], n: int) -> np.ndarray:
+    """Exams in each of `n` episodes (1..len(shares)); all ones, drawing nothing, when every episode is one exam."""
+    if len(shares) == 1 or not any(shares[1:]):
+        return np.ones(n, dtype=np.int64)
+    return rng.choice(len(shares), size=n, p=shares) + 1
+
+
+def mean_episode_size(shares: tuple[float, ...]) -> float:
+    return float(np.dot(np.arange(1, len(shares) + 1), shares))
+
+
 def generate_exams(scn: Scenario, seed: int, replication: int) -> ExamTable:
-    """All exams of one replication: the initial backlog plus arrivals over the horizon."""
+    """All exams of one replication (of the simulated trusts): the initial backlog plus arrivals over the horizon."""
     n_hours = int(np.ceil(scn.horizon_hours))
     hour_of_week = np.arange(n_hours) % HOURS_PER_WEEK
     calendar = hourly_calendar_factor(scn, n_hours)
@@ -115,8 +134,13 @@ def generate_exams(scn: Scenario, seed: int, replication: int) -> ExamTable:
     parts: list[tuple] = []
 
     for ti, mi, ui, volume, profile in _stream_rates(scn):
+        if not scn.simulates(scn.trusts[ti].code):
+            continue
+        shares = scn.modalities[mi].episode_size_shares(scn.urgencies[ui].code)
         growth = (1 + scn.modalities[mi].annual_growth) ** bin_mid_years
         rate = volume * (HOURS_PER_WEEK / HOURS_PER_YEAR) * profile[hour_of_week] * calendar * growth
+        if len(shares) > 1:  # episodes arrive; the exam volume stays `volume`
+            rate = rate / mean_episode_size(shares)
         holiday_factor = scn.demand.bank_holiday_factor.get(scn.urgencies[ui].profile, 1.0)
         if holiday_factor != 1.0:
             rate = np.where(holiday, rate * holiday_factor, rate)
@@ -125,23 +149,59 @@ def generate_exams(scn: Scenario, seed: int, replication: int) -> ExamTable:
         counts = rng.poisson(rate)
         times = np.repeat(np.arange(n_hours, dtype=float), counts) + rng.random(counts.sum())
         times = times[times < scn.horizon_hours]
-        parts.append((ti, mi, ui, times, *_exam_attributes(scn, seed, replication, name, ti, mi, times.size)))
+        sizes = episode_sizes(stream(seed, replication, "episode-size", *name), shares, times.size)
+        parts.append(_episode_part(scn, seed, replication, name, (ti, mi, ui), times, sizes))
 
     codes = {"trust": scn.trust_codes, "modality": [m.code for m in scn.modalities],
              "urgency": [u.code for u in scn.urgencies]}
     for block in scn.demand.initial_backlog:
+        if not scn.simulates(block.trust):
+            continue
         ti, mi, ui = (codes["trust"].index(block.trust), codes["modality"].index(block.modality),
                       codes["urgency"].index(block.urgency))
         name = ("backlog", block.trust, block.modality, block.urgency, block.min_age_days, block.max_age_days)
         rng = stream(seed, replication, "arrivals", *name)
         ages_h = rng.uniform(block.min_age_days, block.max_age_days, block.count) * 24
-        parts.append((ti, mi, ui, -ages_h, *_exam_attributes(scn, seed, replication, name, ti, mi, block.count)))
+        # `count` exams: as many episodes as that takes, the last one cut to fit; an episode's age is the
+        # first of its slots' draws, so that blocks of single exams keep their draws
+        shares = scn.modalities[mi].episode_size_shares(block.urgency)
+        sizes = episode_sizes(stream(seed, replication, "episode-size", *name), shares, block.count)
+        ends = np.cumsum(sizes)
+        n_episodes = int(np.searchsorted(ends, block.count)) + 1 if block.count else 0
+        sizes = sizes[:n_episodes]
+        if n_episodes:
+            sizes[-1] -= ends[n_episodes - 1] - block.count
+        parts.append(_episode_part(scn, seed, replication, name, (ti, mi, ui), -ages_h[:n_episodes], sizes))
 
     return _assemble(scn, seed, replication, parts)
 
 
+def _episode_part(scn: Scenario, seed: int, replication: int, name: tuple, indices: tuple[int, int, int],
+                  times: np.ndarray, sizes: np.ndarray) -> tuple:
+    """One stream's exams from its episodes' times and sizes: (trust, modality, urgency, times, band,
+    subspecialty, work, patient)."""
+    ti, mi, ui = indices
+    if times.size >= 1 << EPISODE_BITS:
+        raise ValueError(f"stream {name}: {times.size:,} episodes exceed the {1 << EPISODE_BITS:,} a stream's patient ids hold")
+    n = int(sizes.sum())
+    episode = np.repeat(np.arange(times.size, dtype=np.int64), sizes)
+    band, subspecialty, work = _exam_attributes(scn, seed, replication, name, ti, mi, n)
+    if n > times.size:  # some episodes hold several exams: most keep the first exam's subspecialty
+        first = np.r_[0, np.cumsum(sizes)[:-1]]
+        later = np.ones(n, dtype=bool)
+        later[first] = False
+        keep = stream(seed, replication, "episode-subspecialty", *name).random(n) < scn.demand.episode_same_subspecialty
+        same = later & keep
+        subspecialty[same] = subspecialty[first[episode[same]]]
+        times = times[episode]
+    patient = (np.int64(stable_hash("patients", *name) >> 29) << EPISODE_BITS) + episode
+    return ti, mi, ui, times, band, subspecialty, work, patient
+
+
 def _assemble(scn: Scenario, seed: int, replication: int, parts: list[tuple]) -> ExamTable:
-    """Concatenate the streams' parts and sort by acquisition time, one column at a time (low peak memory)."""
+    """Concatenate the streams' parts and sort by acquisition time, one column at a time (low peak memory).
+
+    The sort is stable, so an episode's exams (one acquisition time) stay next to each other."""
     sizes = [p[3].size for p in parts]
     columns: dict[str, list[np.ndarray]] = {
         "trust": [np.full(n, p[0], dtype=np.int16) for n, p in zip(sizes, parts)],
@@ -151,9 +211,10 @@ def _assemble(scn: Scenario, seed: int, replication: int, parts: list[tuple]) ->
         "band": [p[4] for p in parts],
         "subspecialty": [p[5] for p in parts],
         "work_hours": [p[6] for p in parts],
+        "patient": [p[7] for p in parts],
     }
     parts.clear()
-    dtypes = {"arrival": np.float64, "work_hours": np.float64}
+    dtypes = {"arrival": np.float64, "work_hours": np.float64, "patient": np.int64}
     arrival = np.concatenate(columns.pop("arrival")) if sizes else np.empty(0)
     order = np.argsort(arrival, kind="stable")
     table = {"arrival": arrival[order]}
@@ -163,28 +224,16 @@ def _assemble(scn: Scenario, seed: int, replication: int, parts: list[tuple]) ->
         merged = np.concatenate(chunks) if chunks else np.empty(0, dtype=dtypes.get(name, np.int16))
         del chunks
         table[name] = merged.astype(dtypes.get(name, np.int16), copy=False)[order]
-    table["patient"] = _patients(scn, seed, replication, table["trust"])
     return ExamTable(**table)
 
 
-def _patients(scn: Scenario, seed: int, replication: int, trust: np.ndarray) -> np.ndarray:
-    """Patient ids: within each trust, consecutive exams form one patient's group.
-
-    Group sizes are geometric with mean `exams_per_patient`, so several exams acquired close
-    together (e.g. CT head then CT chest) share a patient, as in the pilot (1,160 exams, 939 patients).
-    """
-    patient = np.empty(trust.size, dtype=np.int64)
-    next_id = 0
-    p = 1.0 / scn.demand.exams_per_patient
-    for ti, code in enumerate(scn.trust_codes):
-        rows = np.flatnonzero(trust == ti)
-        if rows.size == 0:
-            continue
-        sizes = stream(seed, replication, "patients", code).geometric(p, rows.size)
-        group = np.repeat(np.arange(rows.size), sizes)[: rows.size]
-        patient[rows] = next_id + group
-        next_id += int(group[-1]) + 1
-    return patient
+def multi_exam_episode(exams: ExamTable) -> np.ndarray:
+    """Per exam, whether its episode holds other exams (they stand next to it: same patient and time)."""
+    same_as_next = exams.patient[1:] == exams.patient[:-1]
+    out = np.zeros(len(exams), dtype=bool)
+    out[1:] |= same_as_next
+    out[:-1] |= same_as_next
+    return out
 
 
 def start_datetime(scn: Scenario) -> dt.datetime:

@@ -43,16 +43,17 @@ class Estimate:
 
 
 def expected_exams(scn: Scenario) -> float:
-    """Expected arrivals over the horizon (volume x trust shares x growth) plus the initial backlog."""
+    """Expected arrivals over the horizon (volume x trust shares x growth) plus the initial backlog, of the
+    simulated trusts (simulate_trusts)."""
     population = sum(t.population for t in scn.trusts)
-    share = sum(t.population / population * t.demand_multiplier for t in scn.trusts)
+    share = sum(t.population / population * t.demand_multiplier for t in scn.trusts if scn.simulates(t.code))
     years = scn.horizon_weeks * 7 / DAYS_PER_YEAR
     total = 0.0
     for modality in scn.modalities:
         g = modality.annual_growth
         factor = years if g == 0 else math.expm1(min(math.log1p(g) * years, 700.0)) / math.log1p(g)
         total += modality.annual_volume * share * factor
-    return total + sum(block.count for block in scn.demand.initial_backlog)
+    return total + sum(block.count for block in scn.demand.initial_backlog if scn.simulates(block.trust))
 
 
 def estimate(scn: Scenario, replications: int = 1, workers: int | None = None, keep_exams: bool = False) -> Estimate:

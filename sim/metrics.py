@@ -234,7 +234,8 @@ def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual
     n_groups = len(out["arrivals"])
     # without a price list there is no counterfactual: NaN, never £0
     out["counterfactual_cost"] = summed["counterfactual_cost"] if counterfactual_defined else np.full(n_groups, np.nan)
-    # extra capacity from home sessions, in WTE over the horizon (hours per WTE-week x weeks)
+    # extra capacity from home sessions, in WTE over the horizon: their hours in premium-time PAs
+    # (finance.premium_pa_hours x PAs per WTE-week x weeks; sim.scenario.Finance defines WTE once)
     out["wte_gained_home"] = out["home_reading_hours"] / wte_hours
     return out
 
@@ -289,7 +290,7 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     per_trust = n_m * n_u
     bounds = [cells_before, cells_before[::per_trust], cells_before[[0, -1]]]
     counterfactual_defined = not np.isnan(oc.counterfactual).all()
-    wte_hours = scn.finance.hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
+    wte_hours = scn.finance.premium_hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
     frames = []
     capacity = capacity_cost_by_trust(raw)
     received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))

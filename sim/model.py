@@ -91,10 +91,14 @@ class Engine:
         the run (see sim.policies.base.Intervention)."""
         tag = parked = None
         taggers = [i for i in self.interventions if hasattr(i, "queue_filter")]
-        for bit, intervention in enumerate(taggers):
-            intervention.tag = 1 << bit
+        bit = 0
+        for intervention in taggers:
+            width = getattr(intervention, "tag_width", 1)
+            intervention.tag = ((1 << width) - 1) << bit
+            intervention.tag_shift = bit
             bits = intervention.queue_filter(self).astype(np.int8) << bit
             tag = bits if tag is None else tag | bits
+            bit += width
         for intervention in self.interventions:
             if hasattr(intervention, "parked"):
                 intervention.parked_mask = intervention.parked(self)
@@ -130,17 +134,49 @@ class Engine:
 
     def start_session(self, index: int, intervals, own_route: int, cross_route: int,
                       reading_time_factor: float = 1.0, groups: list[list[int]] | None = None,
-                      min_age: float = 0.0) -> None:
+                      min_age: float = 0.0, extra_hours=None) -> None:
         """Reporter `index` reads during `intervals`; exams of its own trust get `own_route`, others `cross_route`.
 
         Home sessions (an intervention) call this too, with the home route, reading-time factor and
-        their own worklist (`groups`; default: the routing policy's queues for the reporter) and
-        `min_age`: they read only exams that have waited at least that many hours.
+        their own worklist (`groups`; default: the routing policy's queues for the reporter),
+        `min_age`: they read only exams that have waited at least that many hours, and
+        `extra_hours`: time added to each read, by worklist position (image download over a VPN).
         """
         groups = self.candidate_queues(index) if groups is None else groups
         if groups and intervals:
             inv_speed = reading_time_factor / self.reporters[index].speed
-            self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age))
+            self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age,
+                                            extra_hours))
+
+    def _take_episode(self, index: int, p: int, groups: list[list[int]], queue: int, done: float, inv_speed: float,
+                      extra_hours, route_code: int) -> float:
+        """Exam `p` was just taken from `queue`: take the other exams of its episode waiting in the reader's
+        group holding that queue (its queues of that priority), read one after the other; returns when the
+        last is done. The group is looked up now: a broker adds queues to borrowed groups as it opens work.
+        An episode is split where readers' rights differ (a sibling the reader may not read stays for
+        another) and, in the broker's wakeable path, where the reader committed ahead takes the episode only
+        on arrival and another idle reader committed to a sibling meanwhile.
+
+        Why: a patient's request (CT head + C-spine) is reported together by one reader, so the pilot's
+        "patients helped" follows from how readers take work. The episode's exams share acquisition time
+        and urgency, and `p` was the oldest ready exam of the group, so any sibling the reader may read
+        stands at the head of its queue in the group (its own queue included): no search, no event.
+        """
+        wl = self.worklists
+        ptr, episode, work = wl.ptr, wl.episode, wl.work
+        this_episode = episode[p]
+        group = next((g for g in groups if queue in g), [queue])
+        for q in group:
+            p2 = ptr[q]
+            while episode[p2] == this_episode:  # a sentinel holds -1
+                ptr[q] = p2 + 1
+                wl.left_at[p2] = done
+                done += work[p2] * inv_speed + (extra_hours[p2] if extra_hours is not None else 0.0)
+                wl.done_at[p2] = done
+                wl.reader[p2] = index
+                wl.route[p2] = route_code
+                p2 += 1
+        return done
 
     def group_ids(self, groups: list[list[int]], flags: list[bool] | None) -> list[int]:
         """Per group, its index into `group_floor`; a borrowed list (the broker edits it in place) gets
@@ -177,7 +213,7 @@ class Engine:
             self.group_floor[g] = -np.inf
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
-                  own_route: int, cross_route: int, min_age: float = 0.0):
+                  own_route: int, cross_route: int, min_age: float = 0.0, extra_hours=None):
         """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
 
         The next exam is the oldest ready one in the first preference group that has one. With
@@ -195,7 +231,9 @@ class Engine:
         work opened to it is read at once: a commitment to a future arrival is released when
         nobody has claimed a later exam of that queue since. With `min_age` > 0 (extra sessions
         reading only work that has waited that long) an exam is ready `min_age` hours after
-        acquisition, and the commitment ahead is to that moment.
+        acquisition, and the commitment ahead is to that moment. The reader takes the other waiting
+        exams of the exam's episode with it (:meth:`_take_episode`), and `extra_hours` (by position)
+        adds per-read time such as an image download.
         """
         env = self.env
         wl = self.worklists
@@ -214,6 +252,7 @@ class Engine:
         plan = list(zip(groups, self.group_ids(groups, flags)))
         floor = self.group_floor
         inf = float("inf")
+        in_episode = wl.in_episode
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
@@ -290,20 +329,23 @@ class Engine:
                 p = ptr[best]
                 ptr[best] = p + 1
                 owner = trust_of[best]
+                done = begin + work[p] * inv_speed
+                if extra_hours is not None:
+                    done += extra_hours[p]
                 if lent:
-                    done = begin + work[p] * inv_speed + overhead
+                    done += overhead
                     route[p] = cross_route
-                    if self.on_cross_read is not None:
-                        self.on_cross_read(owner, home, done - begin)
                 elif owner == home:
-                    done = begin + work[p] * inv_speed
                     route[p] = own_route
                 else:  # agreement (or pooled) work: static, no broker quota
-                    done = begin + work[p] * inv_speed
                     route[p] = cross_route
                 left_at[p] = begin
                 done_at[p] = done
                 reader[p] = index
+                if in_episode is not None and in_episode[p] and (flags is None or begin <= now):
+                    done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
+                if lent and self.on_cross_read is not None:
+                    self.on_cross_read(owner, home, done - begin)
                 busy_until[index] = done
                 if flags is not None and begin > now:  # committed ahead: stay wakeable until the arrival
                     self._idle[index] = env.active_process
@@ -320,6 +362,9 @@ class Engine:
                         route[p] = 0
                         busy_until[index] = env.now
                         continue
+                    if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
+                        done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
+                        busy_until[index] = done
                 yield timeout(done - env._now)
 
     def borrowed_flags(self, index: int, groups: list[list[int]]) -> list[bool] | None:

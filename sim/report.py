@@ -29,7 +29,8 @@ from sim.scenario import Scenario
 HEADLINE_CARDS = [
     ("unreported_end", "backlog at end", "{:,.0f}", "exams acquired but not reported or outsourced at the horizon"),
     ("share_within_target", "within turnaround target", "{:.1%}", "exams reported within their urgency's target"),
-    ("wte_gained_home", "WTE gained from home reporting", "{:,.2f}", "home-session reading hours as whole-time equivalents"),
+    ("wte_gained_home", "WTE gained from home reporting", "{:,.2f}",
+     "home and offered-session reading hours in premium-time PAs (10 PAs a week = 1 WTE)"),
     ("saving_vs_outsourcing", "saving vs all-outsourced (£)", "{:,.0f}",
      "what outsourcing every exam would have cost, minus the modelled cost"),
 ]

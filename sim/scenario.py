@@ -20,6 +20,7 @@ from sim.distributions import Distribution
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOURS_PER_WEEK = 168
+MAX_EPISODE_SIZE = 20  # exams in one episode (a whole-body trauma series is well under this)
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -87,6 +88,24 @@ class Modality(Frozen):
     band_mix: tuple[Fraction, ...] = Field(description="share of exams by complexity band 1..n; sums to 1")
     subspecialty_mix: dict[str, Fraction] = Field(description="share of exams by subspecialty; sums to 1")
     reading_minutes: dict[str, Distribution] = Field(description="reading time per band ('1'..'n'), minutes at speed 1")
+    episode_size: dict[str, tuple[Fraction, ...]] = Field(
+        default_factory=dict,
+        description="share of a patient's episodes (requests reported together, e.g. CT head + C-spine) with 1, 2, "
+                    "... exams, by urgency code, or 'default' for the urgencies not listed; sums to 1 (none: every "
+                    "exam is an episode of its own)")
+
+    @field_validator("episode_size")
+    @classmethod
+    def _episode_sizes_sum_to_one(cls, sizes: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        for shares in sizes.values():
+            _check_sums_to_one(shares)
+            if len(shares) > MAX_EPISODE_SIZE:
+                raise ValueError(f"an episode of more than {MAX_EPISODE_SIZE} exams is not a request reported together")
+        return sizes
+
+    def episode_size_shares(self, urgency: str) -> tuple[float, ...]:
+        """Shares of episodes with 1, 2, ... exams for one urgency (1.0: single-exam episodes)."""
+        return self.episode_size.get(urgency, self.episode_size.get("default", (1.0,)))
 
     @field_validator("urgency_mix", "subspecialty_mix")
     @classmethod
@@ -153,7 +172,11 @@ class BacklogBlock(Frozen):
 
 
 class Demand(Frozen):
-    """How exams arrive: hour-of-week profiles, seasonality, patients and an initial backlog."""
+    """How exams arrive: hour-of-week profiles, seasonality, episodes and an initial backlog.
+
+    Exams arrive as patient episodes (sizes per modality x urgency: Modality.episode_size): the exams of
+    an episode share patient, trust, modality, urgency and acquisition time, and their subspecialty
+    with probability `episode_same_subspecialty` (else drawn from the mix, e.g. CT head + C-spine)."""
 
     profiles: dict[str, tuple[NonNegativeFloat, ...]] = Field(
         description="relative arrival weight for each of the 168 hours of the week, Monday 00:00 first"
@@ -161,7 +184,8 @@ class Demand(Frozen):
     seasonality: tuple[PositiveFloat, ...] = Field(
         default=(1.0,) * 12, description="relative volume by calendar month, January first"
     )
-    exams_per_patient: Annotated[float, Field(ge=1)] = Field(1.0, description="mean exams that share one patient")
+    episode_same_subspecialty: Fraction = Field(
+        1.0, description="chance that a further exam of an episode has the first exam's subspecialty")
     initial_backlog: tuple[BacklogBlock, ...] = ()
     bank_holidays: tuple[dt.date, ...] = Field(
         (), description="public holidays (dates); dates outside the horizon are ignored")
@@ -304,6 +328,21 @@ class Policy(Frozen):
     broker: Broker = Broker()
 
 
+class HomeWorklist(Frozen):
+    """One kind of extra session: the modalities it reads and the share of taken sessions that read it."""
+
+    modalities: tuple[str, ...] = Field(min_length=1, description="modality codes this kind of session reads")
+    share: Fraction = Field(description="share of taken sessions that are of this kind")
+
+
+class HomeCredentials(Frozen):
+    """What participants may read in extra sessions when it is wider than their core work (a pilot's contract)."""
+
+    modalities: tuple[str, ...] = Field(min_length=1)
+    max_band: Annotated[int, Field(ge=1)]
+    subspecialties: tuple[str, ...] = Field(min_length=1)
+
+
 class HomeReporting(Frozen):
     """Extra, tariff-paid non-core sessions (home insourcing, or the broker's offered sessions).
 
@@ -317,7 +356,8 @@ class HomeReporting(Frozen):
     enabled: bool = False
     sessions: tuple[Session, ...] = Field(description="weekly non-core slots offered, e.g. weekday evenings")
     backlog_threshold_exams: Annotated[int, Field(ge=0)] | None = Field(
-        None, description="offer when more exams than this that the session could read are waiting at the reader's trust")
+        None, description="offer when more exams than this are waiting in the session's own worklist (what this "
+                          "reader may read there, in this kind of session, at the trusts it reads)")
     backlog_threshold_hours: NonNegativeFloat | None = Field(
         None, description="offer when at least this many reading hours (speed 1) that the session could read are "
                           "waiting (overrides backlog_threshold_exams); neither set: always offer")
@@ -337,6 +377,20 @@ class HomeReporting(Frozen):
     participants: tuple[str, ...] = Field(
         (), description="staff group names or reporter ids offered sessions (a workstation is then implied, as in "
                         "a funded pilot); empty: every reporter whose group has home_workstation = true")
+    credentials: HomeCredentials | None = Field(
+        None, description="what readers may read in these sessions, at their own trust (default: their group's core rights)")
+    worklists: tuple[HomeWorklist, ...] = Field(
+        (), description="kinds of session by modality, each with its share of taken sessions (drawn per session); "
+                        "shares sum to 1 (empty: every session reads all of `modalities`)")
+    download_minutes: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="image download time added to each home read, by modality (VPN; default 0)")
+
+    @field_validator("worklists")
+    @classmethod
+    def _worklist_shares_sum_to_one(cls, worklists: tuple[HomeWorklist, ...]) -> tuple[HomeWorklist, ...]:
+        if worklists:
+            _check_sums_to_one(w.share for w in worklists)
+        return worklists
 
     def uptake(self) -> float:
         """Probability that an offered session is taken, at this scenario's tariff multiplier."""
@@ -370,15 +424,50 @@ class Outage(Frozen):
 
 
 class Finance(Frozen):
-    """Tariffs; prices by modality are lists by band (£ per exam)."""
+    """Tariffs (prices by modality are lists by band, £ per exam) and the one definition of WTE.
 
-    hours_per_wte_week: PositiveFloat = Field(40.0, description="reporting hours that make one WTE-week")
+    1 WTE = `pas_per_wte_week` PAs a week (10, facts §6). A core PA is `core_pa_hours` (4 h); a PA in premium
+    time (evenings, nights, weekends: every extra home session) is `premium_pa_hours`: 3 h under the 2003
+    consultant contract (ops_facts §3 READ), 2 h for evening/weekend work on the BMA rate card (facts §4
+    READ). Core WTE = core hours / (core PA x PAs x weeks); WTE from extra sessions = their hours / (premium
+    PA x PAs x weeks).
+    """
+
+    pas_per_wte_week: PositiveFloat = Field(10.0, description="programmed activities (PAs) a week in one WTE")
+    core_pa_hours: PositiveFloat = Field(4.0, description="hours of one PA in core (plain) time")
+    premium_pa_hours: PositiveFloat = Field(
+        3.0, description="hours of one PA in premium time (evenings, nights, weekends; extra home sessions)")
     insourcing_tariff: dict[str, tuple[NonNegativeFloat, ...]] = Field(
         default_factory=dict, description="£ per exam paid for home (insourced) reads, by modality and band")
     inter_trust_charge: dict[str, tuple[NonNegativeFloat, ...]] = Field(
         default_factory=dict, description="£ per exam the owning trust pays the reading trust, by modality and band")
     commissioner_income: dict[str, tuple[NonNegativeFloat, ...]] = Field(
         default_factory=dict, description="£ per reported exam (any route) the owning trust receives from commissioners")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hours_per_wte_week_is_core_pas(cls, data: Any) -> Any:
+        """Older files give `hours_per_wte_week`: it is the core PA length x PAs a week."""
+        if isinstance(data, dict) and "hours_per_wte_week" in data:
+            data = dict(data)
+            hours = data.pop("hours_per_wte_week")
+            if "core_pa_hours" in data:
+                raise ValueError("give core_pa_hours or the older hours_per_wte_week, not both")
+            if isinstance(hours, (int, float)) and not isinstance(hours, bool) and hours > 0:
+                data["core_pa_hours"] = hours / data.get("pas_per_wte_week", 10.0)
+            else:
+                data["core_pa_hours"] = hours  # let the field's own check name the problem
+        return data
+
+    @property
+    def hours_per_wte_week(self) -> float:
+        """Core hours in one WTE-week (10 PAs x 4 h = 40)."""
+        return self.pas_per_wte_week * self.core_pa_hours
+
+    @property
+    def premium_hours_per_wte_week(self) -> float:
+        """Premium-time hours in one WTE-week (10 PAs x 3 h = 30 under the 2003 contract)."""
+        return self.pas_per_wte_week * self.premium_pa_hours
 
 
 class Scenario(Frozen):
@@ -403,6 +492,9 @@ class Scenario(Frozen):
     agreements: tuple[Agreement, ...] = ()
     outages: tuple[Outage, ...] = ()
     finance: Finance = Finance()
+    simulate_trusts: tuple[str, ...] = Field(
+        (), description="simulate only these trusts' demand and staff (others' shares of demand still count); only "
+                        "without cross-trust levers, where trusts are independent (empty: every trust)")
 
     @model_validator(mode="before")
     @classmethod
@@ -455,6 +547,10 @@ class Scenario(Frozen):
     @property
     def trust_codes(self) -> list[str]:
         return [t.code for t in self.trusts]
+
+    def simulates(self, trust_code: str) -> bool:
+        """Whether the trust's demand and staff are simulated (simulate_trusts; default every trust)."""
+        return not self.simulate_trusts or trust_code in self.simulate_trusts
 
     @property
     def n_bands(self) -> int:

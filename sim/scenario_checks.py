@@ -61,6 +61,9 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         for code in modality.subspecialty_mix:
             if code not in subspecialties:
                 problems.append((f"modalities.{i}.subspecialty_mix.{code}", f"unknown subspecialty {code!r}"))
+        for code in modality.episode_size:
+            if code != "default" and code not in urgencies:
+                problems.append((f"modalities.{i}.episode_size.{code}", f"unknown urgency {code!r} (or 'default')"))
         for band in modality.reading_minutes:
             if not band.isdigit() or not 1 <= int(band) <= len(modality.band_mix):
                 problems.append((f"modalities.{i}.reading_minutes.{band}", f"band must be 1..{len(modality.band_mix)}"))
@@ -111,11 +114,23 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         problems += [("home_reporting.urgencies", f"unknown urgency {c!r}") for c in home.urgencies if c not in urgencies]
         problems += [("home_reporting.modalities", f"unknown modality {c!r}") for c in home.modalities
                      if c not in modalities]
+        for k, worklist in enumerate(home.worklists):
+            problems += [(f"home_reporting.worklists.{k}.modalities", f"unknown modality {c!r}")
+                         for c in worklist.modalities if c not in modalities]
+        problems += [(f"home_reporting.download_minutes.{c}", f"unknown modality {c!r}")
+                     for c in home.download_minutes if c not in modalities]
+        if home.credentials is not None:
+            problems += _unknown_codes("home_reporting.credentials", home.credentials, modalities, subspecialties)
+            if home.credentials.max_band > scn.n_bands:
+                problems.append(("home_reporting.credentials.max_band",
+                                 f"band {home.credentials.max_band} exceeds the {scn.n_bands} bands defined"))
         if home.reads == "posted" and scn.outsourcing is None:
             problems.append(("home_reporting.reads", "posted work is priced against outsourcing: the scenario needs "
                                                      "an [outsourcing] price list"))
     if scn.policy.kind in ("pooled", "brokered") and scn.finance.inter_trust_charge == {}:
         problems.append(("finance.inter_trust_charge", f"a {scn.policy.kind} policy needs an inter-trust charge"))
+
+    problems += _subset_problems(scn, trusts)
 
     if scn.teleradiology is not None:
         tele = scn.teleradiology
@@ -149,4 +164,23 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         for code in out.price:
             if code not in modalities:
                 problems.append((f"outsourcing.price.{code}", f"unknown modality {code!r}"))
+    return problems
+
+
+def _subset_problems(scn: Scenario, trusts: set[str]) -> list[tuple[str, str]]:
+    """simulate_trusts must name trusts, and only where no lever links a simulated trust to another one."""
+    if not scn.simulate_trusts:
+        return []
+    problems = [("simulate_trusts", f"unknown trust {c!r}; trusts are {sorted(trusts)}")
+                for c in scn.simulate_trusts if c not in trusts]
+    why = "trusts are simulated apart only when nothing links them: "
+    if scn.policy.kind != "local":
+        problems.append(("simulate_trusts", why + f"policy.kind is {scn.policy.kind!r} (needs 'local')"))
+    home = scn.home_reporting
+    if home is not None and home.enabled and home.reads != "own":
+        problems.append(("simulate_trusts", why + "home_reporting.reads is 'posted' (cross-trust work)"))
+    for i, agreement in enumerate(scn.agreements):
+        if scn.simulates(agreement.trust) != scn.simulates(agreement.reader_trust):
+            problems.append((f"agreements.{i}", why + f"agreement {agreement.name!r} links {agreement.reader_trust} "
+                                                      f"and {agreement.trust}, and only one of them is simulated"))
     return problems

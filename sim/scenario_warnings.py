@@ -41,7 +41,8 @@ def market_warnings(scn: Scenario) -> list[tuple[str, str]]:
         else:
             readers = [g for g in groups if g.trust == trust or trust in g.credentialed_trusts
                        or scn.policy.credential_all_trusts]
-        unread = [m for m in posted_modalities if not any(m in g.modalities for g in readers)]
+        wider = set(cfg.credentials.modalities) if cfg.credentials is not None else set()  # a pilot's contract
+        unread = [m for m in posted_modalities if not any(m in g.modalities or m in wider for g in readers)]
         if unread:
             found.append(("home_reporting.modalities",
                           f"trust {trust} posts {', '.join(unread)} work that no session participant may read "

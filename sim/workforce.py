@@ -62,6 +62,7 @@ class Reporter:
     home_workstation: bool = False
     leave_weeks: frozenset[int] = frozenset()
     agreements: tuple[tuple[int, Profile], ...] = ()  # (trust, what may be read there) from cross-trust agreements
+    home_profile: Profile | None = None  # what it may read at its own trust in extra home sessions, if set apart
 
     @property
     def profile(self) -> Profile:
@@ -198,7 +199,10 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
     everywhere = frozenset(range(len(scn.trusts)))
     holidays = bank_holiday_spans(scn)
     reporters = []
+    home_rights = _home_credentials(scn)
     for group in scn.staff:
+        if not scn.simulates(group.trust):
+            continue
         home = trust_index[group.trust]
         agreements = tuple(
             (trust_index[a.trust], Profile(frozenset(modality_index[c] for c in a.modalities), a.max_band,
@@ -229,8 +233,25 @@ def build_workforce(scn: Scenario, seed: int, replication: int) -> list[Reporter
                 home_workstation=group.home_workstation,
                 leave_weeks=frozenset(leave),
                 agreements=agreements,
+                home_profile=home_rights if home_rights and _takes_part(scn, group, reporter_id) else None,
             ))
     return reporters
+
+
+def _home_credentials(scn: Scenario) -> Profile | None:
+    """home_reporting.credentials as a Profile (None: extra sessions read under core rights)."""
+    home = scn.home_reporting
+    if home is None or not home.enabled or home.credentials is None:
+        return None
+    rights = home.credentials
+    return Profile(frozenset(i for i, m in enumerate(scn.modalities) if m.code in rights.modalities), rights.max_band,
+                   frozenset(i for i, c in enumerate(scn.subspecialties) if c in rights.subspecialties))
+
+
+def _takes_part(scn: Scenario, group: StaffGroup, reporter_id: str) -> bool:
+    """Whether the reporter is offered extra sessions (as sim.policies.home.HomeSessions decides)."""
+    named = scn.home_reporting.participants
+    return group.name in named or reporter_id in named if named else group.home_workstation
 
 
 def eligibility_table(scn: Scenario, reporters: list[Reporter]) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.demand import ExamTable
+from sim.demand import ExamTable, multi_exam_episode
 from sim.workforce import Profile, Reporter
 
 ROUTES = ("unreported", "core", "outsourced", "home", "brokered", "teleradiology")
@@ -52,13 +52,16 @@ class Worklists:
         self.exams = exams
         at_trust = [[r.profile_at(t) for t in range(n_trusts)] for r in reporters]
         agreed = [[dict(r.agreements).get(t) for t in range(n_trusts)] for r in reporters]
-        self.profiles: list[Profile] = list(dict.fromkeys(p for rows in (at_trust, agreed) for row in rows
+        at_home = [[r.home_profile if t == r.home_trust else None for t in range(n_trusts)] for r in reporters]
+        self.profiles: list[Profile] = list(dict.fromkeys(p for rows in (at_trust, agreed, at_home) for row in rows
                                                           for p in row if p is not None))
         index = {p: i for i, p in enumerate(self.profiles)}
         # reporter_profile[r][t]: index of what reporter r may read at trust t (None: nothing);
-        # agreement_profile[r][t]: what a named agreement alone lets it read there (narrower when also credentialed)
+        # agreement_profile[r][t]: what a named agreement alone lets it read there (narrower when also credentialed);
+        # home_profile[r][t]: what it may read in extra home sessions, where wider than its core rights (a pilot's contract)
         self.reporter_profile = [[None if p is None else index[p] for p in row] for row in at_trust]
         self.agreement_profile = [[None if p is None else index[p] for p in row] for row in agreed]
+        self.home_profile = [[None if p is None else index[p] for p in row] for row in at_home]
         exam_class, self.class_members = self._skill_classes(exams, reporters)
 
         n_classes = max(len(self.class_members), 1)
@@ -112,6 +115,22 @@ class Worklists:
         self.ptr = list(self.q_start)
         self._cumulative_work: np.ndarray | None = None
 
+        # episodes (sim.demand): a reader who takes an exam takes its episode's other waiting exams it may
+        # read (sim.model.Engine._take_episode); `in_episode[p]` says whether position p has any, and
+        # `episode[p]` numbers its episode (-1 at sentinels; a 32-bit ordinal, not the 64-bit patient id,
+        # to keep a consortium-year small). None when every episode is a single exam.
+        self.in_episode: bytearray | None = None
+        self.episode: array | None = None
+        multi = multi_exam_episode(exams)
+        if multi.any():
+            flags = np.zeros(n_positions, dtype=np.uint8)
+            flags[position] = multi
+            self.in_episode = bytearray(flags.tobytes())
+            # an episode's exams stand together in exam order (same patient, same time): number the runs
+            ordinal = np.cumsum(np.r_[True, exams.patient[1:] != exams.patient[:-1]]) - 1
+            self.episode = _array("i", -1, n_positions)
+            np.frombuffer(self.episode, dtype=np.int32)[position] = ordinal
+
         self.left_at = _array("d", np.nan, n_positions)  # left the worklist: reading started or sent out
         self.done_at = _array("d", np.nan, n_positions)  # report available
         self.reader = _array("i", -1, n_positions)  # C int: 32 bits on every platform numpy supports
@@ -127,7 +146,7 @@ class Worklists:
         if len(exams) == 0:
             return np.zeros(0, dtype=np.int64), []
         n_trusts = len(self.reporter_profile[0]) if self.reporter_profile else int(exams.trust.max()) + 1
-        present = [{row[t] for rows in (self.reporter_profile, self.agreement_profile) for row in rows
+        present = [{row[t] for rows in (self.reporter_profile, self.agreement_profile, self.home_profile) for row in rows
                     if row[t] is not None} for t in range(n_trusts)]
         # one integer per trust x modality x band x subspecialty
         n_modalities = int(exams.modality.max()) + 1
@@ -156,9 +175,13 @@ class Worklists:
     def n_queues(self) -> int:
         return len(self.q_start)
 
-    def readable_by(self, reporter_index: int, queue: int, agreement_only: bool = False) -> bool:
-        """Whether the reporter may read the queue's exams (`agreement_only`: under its agreement alone)."""
-        rows = self.agreement_profile if agreement_only else self.reporter_profile
+    def readable_by(self, reporter_index: int, queue: int, agreement_only: bool = False, at_home: bool = False) -> bool:
+        """Whether the reporter may read the queue's exams (`agreement_only`: under its agreement alone;
+        `at_home`: in an extra home session, under the session's own credentials where it has them)."""
+        if at_home and self.home_profile[reporter_index][self.q_trust[queue]] is not None:
+            rows = self.home_profile
+        else:
+            rows = self.agreement_profile if agreement_only else self.reporter_profile
         profile = rows[reporter_index][self.q_trust[queue]]
         return profile is not None and profile in self.class_members[self.q_class[queue]]
 

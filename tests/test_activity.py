@@ -256,14 +256,15 @@ def test_evaluating_a_simulated_home_reporting_run_reproduces_its_own_figures():
     tables = tables_from_scenario(scn)
     last_day = pd.Timestamp(scn.start_date) + pd.Timedelta(weeks=scn.horizon_weeks) - pd.Timedelta(days=1)
     ev = evaluate_activity(exported, tariffs=tables, rates=tables, pilot_start=scn.start_date, pilot_end=last_day,
-                           participants=None, key=KEY, read_options=codes_from_scenario(scn))
+                           participants=None, key=KEY, read_options=codes_from_scenario(scn),
+                           premium_pa_hours=scn.finance.premium_pa_hours)
     home = run.exams[run.exams["route"] == "home"]
     assert ev.value("extra_exams") == consortium["reported_home"] == len(home)
     assert ev.value("extra_patients") == home["patient"].nunique()
     assert ev.value("cost_insourcing_tariff") == pytest.approx(consortium["cost_home"])
     assert ev.value("cost_outsourcing") == pytest.approx(home["counterfactual_cost"].sum())
     assert ev.value("extra_hours") == pytest.approx(consortium["home_reading_hours"])
-    assert ev.value("wte_generated") == pytest.approx(consortium["wte_gained_home"])
+    assert ev.value("wte_generated_premium_pa") == pytest.approx(consortium["wte_gained_home"])
 
 
 def test_no_raw_identifier_in_any_written_file(simulated, tmp_path):

@@ -150,7 +150,8 @@ def test_schema_page_has_every_field_with_type_unit_and_default():
     ("Outsourcing", "price", "£ per exam", "**required**"),
     ("Outsourcing", "daily_cap", "exams per day", "**required**"),
     ("HomeReporting", "uptake_probability", "fraction (0-1)", "`0.5`"),
-    ("Finance", "hours_per_wte_week", "hours per WTE-week", "`40.0`"),
+    ("Finance", "core_pa_hours", "hours", "`4.0`"),
+    ("Finance", "premium_pa_hours", "hours", "`3.0`"),
     ("Policy", "broker", "section", "the [Broker](#broker) defaults"),
 ])
 def test_schema_units_and_defaults_come_from_the_model(section, field, unit, default):

@@ -40,11 +40,11 @@ SLOW = settings(max_examples=2000, deadline=None, suppress_health_check=list(Hea
 # numeric fields of the small scenario a user might mistype
 FIELDS = ["horizon_weeks", "warmup_weeks", "backlog_interval_hours", "trusts.0.population", "trusts.1.demand_multiplier",
           "urgencies.0.target_hours", "modalities.0.annual_volume", "modalities.0.annual_growth",
-          "modalities.0.band_mix.0", "modalities.0.reading_minutes.1.mean", "demand.exams_per_patient",
+          "modalities.0.band_mix.0", "modalities.0.reading_minutes.1.mean", "demand.episode_same_subspecialty",
           "demand.seasonality.3", "demand.initial_backlog.0.count", "demand.initial_backlog.0.max_age_days",
           "staff.0.count", "staff.0.speed", "staff.0.hourly_cost", "staff.0.max_band", "staff.0.leave_weeks_per_year",
           "outsourcing.daily_cap", "outsourcing.age_threshold_hours", "outsourcing.price.XR.0",
-          "outsourcing.check_every_hours", "finance.hours_per_wte_week", "demand.profiles.flat.5"]
+          "outsourcing.check_every_hours", "finance.core_pa_hours", "demand.profiles.flat.5"]
 BAD_VALUES = [math.inf, -math.inf, math.nan, 1e300, -1.0, 0.0, 1e12, -1e-300, 1e-300, 2**63, "text", True, [], {}]
 
 

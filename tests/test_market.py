@@ -205,6 +205,7 @@ def test_work_no_participant_may_read_and_work_priced_out_are_warned_naming_file
         warnings.simplefilter("error", ScenarioWarning)
         validate_data(market_data(), "fine.toml")  # the ordinary market warns of nothing
         load_scenario("params/scenarios/brokered.toml")
+        load_scenario("params/pilot_nuh_neuro.toml")  # the pilot's contract lets neuroradiologists read x-ray at home
 
 
 def test_negative_tariffs_are_refused_naming_the_field():
@@ -228,3 +229,23 @@ def test_the_market_lowers_outsourcing_on_the_default_consortium_over_eight_week
     result = compare(scenarios, replications=3, seed=1, baseline="baseline", progress=False)
     diff = result.differences(metrics=["outsourced", "cost_outsourced"]).set_index("metric")
     assert (diff.ci_high < 0).all(), diff[["difference", "ci_low", "ci_high"]]
+
+
+def test_the_offer_threshold_counts_the_readers_own_worklist_not_the_whole_trust():
+    """UNIT: T1's readers may read band 1 only; a threshold between the band-1 backlog and the whole OP
+    backlog waiting at the first evening slot means no offer (it counted the whole trust before)."""
+    data = market_data(reads="own")
+    data["staff"][0]["max_band"] = 1
+    data["staff"][1]["home_workstation"] = False  # only T1's readers take part
+    engine, raw, _ = run(copy.deepcopy(data))
+    first_slot = 18.0  # Monday 18:00
+    waiting = (raw.exams.trust == 0) & (raw.exams.urgency == 1) & (raw.exams.arrival <= first_slot) & ~(
+        raw.left_at < first_slot)
+    readable, everything = int(np.count_nonzero(waiting & (raw.exams.band == 0))), int(np.count_nonzero(waiting))
+    assert readable + 20 < everything  # the band-2 backlog is large enough to tell the two rules apart
+    data["home_reporting"]["backlog_threshold_exams"] = (readable + everything) // 2
+    _, raw, home = run(data)
+    assert not any(start == first_slot for _, start, _ in home.sessions)
+    data["home_reporting"]["backlog_threshold_exams"] = readable - 5
+    _, raw, home = run(data)
+    assert any(start == first_slot for _, start, _ in home.sessions)

@@ -566,7 +566,7 @@ INCOME = {"XR": [40.0, 60.0]}
 PRICE = {"XR": [20.0, 45.0]}
 URGENCY_FACTOR = {"ED": 2.0, "OP": 1.5}
 TARIFF_MULTIPLIER = 1.25
-WTE_WEEK = 37.5
+PREMIUM_PA_HOURS = 2.5  # not the default 3 h, so the test sees that the scenario's own PA length is used
 
 
 @pytest.fixture(scope="module")
@@ -583,7 +583,7 @@ def every_route():
                            "urgency_price_factor": URGENCY_FACTOR,
                            "turnaround_hours": {"kind": "exponential", "mean": 24}}
     data["finance"] = {"insourcing_tariff": INSOURCING, "inter_trust_charge": INTER_TRUST,
-                       "commissioner_income": INCOME, "hours_per_wte_week": WTE_WEEK}
+                       "commissioner_income": INCOME, "premium_pa_hours": PREMIUM_PA_HOURS}
     scn = build(data)
     raw = simulate(scn, SEED, 0)
     tidy = metrics_table(raw)
@@ -678,7 +678,8 @@ def test_wte_gained_from_home_reporting(every_route):
     hours = (raw.done_at[home] - raw.left_at[home]).sum()
     assert hours > 0
     assert totals.loc["ALL", "home_reading_hours"] == pytest.approx(hours)
-    assert totals.loc["ALL", "wte_gained_home"] == pytest.approx(hours / (WTE_WEEK * scn.horizon_weeks))
+    # home sessions are premium time: 1 WTE = 10 premium-time PAs a week (sim.scenario.Finance)
+    assert totals.loc["ALL", "wte_gained_home"] == pytest.approx(hours / (10 * PREMIUM_PA_HOURS * scn.horizon_weeks))
 
 
 # -- eligibility table ----------------------------------------------------------------------------

@@ -10,7 +10,9 @@ work suffered, and what the evaluation cannot show (the analyst's questions of D
   (``premium_pa_hours``, 3 h under the 2003 contract); and *net* of the core work the participants may
   have stopped doing (the displaced core hours implied by the difference-in-differences rate ratio, with
   the range from its CI);
-* money: the extra exams at the insourcing tariff and at the outsourcing price list; the saving assumes
+* money: the extra exams at the insourcing tariff (the readers' pay), at the commissioner income table where
+  one is given (the trust's income, as the first EMRAD pilot counted it) and at the outsourcing price list,
+  and per exam; the saving assumes
   a share of them would otherwise have been outsourced (``outsourced_share``, a range, default 50-100%;
   the rest would have been reported in core time at no marginal cost or waited);
 * service (:mod:`sim.evaluation.service`): reports per hour vs the benchmark, turnaround with censoring
@@ -154,6 +156,7 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
         hours_method = (f"log reading_minutes ({int((~np.isnan(logged)).sum())} exams), benchmark for "
                         f"{int(np.isnan(logged).sum())}")
     tariff = per_exam(tables["insourcing"], modality, band)
+    income = per_exam(tables["income"], modality, band) if tables.get("income") else np.full(len(extra), np.nan)
     factor = extra["urgency"].map(tables["urgency_factor"]).astype(float).fillna(1.0).to_numpy()
     outsourcing = per_exam(tables["outsourcing"], modality, band) * factor
     priced = ~np.isnan(tariff) & ~np.isnan(outsourcing)
@@ -222,6 +225,13 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
         ("saving_high", shares[1] * cost_out - cost_tariff, "GBP",
          f"if {shares[1]:.0%} would otherwise have been outsourced"),
         ("tariff_to_outsourcing_ratio", cost_tariff / cost_out if cost_out > 0 else np.nan, "ratio", ""),
+        ("commissioner_income", float(np.sum(income)) if tables.get("income") else np.nan, "GBP",
+         f"income table: {tables['sources'].get('income', 'none')} (NaN: no table, or an exam without a price)"),
+        ("income_per_exam", float(np.mean(income)) if n_extra and tables.get("income") else np.nan, "GBP/exam", ""),
+        ("outsourcing_per_exam", cost_out / int(priced.sum()) if priced.any() else np.nan, "GBP/exam",
+         "cost_outsourcing / priced extra exams"),
+        ("income_to_outsourcing_ratio", float(np.sum(income)) / cost_out if cost_out > 0 and tables.get("income")
+         else np.nan, "ratio", "commissioner_income / cost_outsourcing"),
         ("extra_exams_without_price", int((~priced).sum()), "exams", "not in either price table: left out of both costs"),
         ("extra_exams_without_benchmark", int(np.isnan(minutes).sum()), "exams",
          "no benchmark minutes (nor logged ones): left out of extra_hours"),

@@ -49,8 +49,9 @@ SUMMARY_FROM_EXTRA = ("exams_per_patient", "extra_hours", "wte_generated", "wte_
                       "net_extra_hours", "net_extra_hours_low", "net_extra_hours_high", "net_wte", "net_wte_low",
                       "net_wte_high", "net_extra_exams", "cost_insourcing_tariff", "cost_outsourcing",
                       "saving_vs_outsourcing", "saving_low", "saving_high", "tariff_to_outsourcing_ratio",
-                      "extra_reports_per_hour_observed", "extra_reports_per_hour_benchmark")
-MONEY_AND_HOURS = SUMMARY_FROM_EXTRA[1:17]
+                      "extra_reports_per_hour_observed", "extra_reports_per_hour_benchmark", "commissioner_income",
+                      "income_per_exam", "outsourcing_per_exam", "income_to_outsourcing_ratio")
+MONEY_AND_HOURS = (*SUMMARY_FROM_EXTRA[1:17], *SUMMARY_FROM_EXTRA[-4:])  # totals (and per-exam means) a hidden cell would reveal
 EXTRA_STATS = ["benchmark_minutes", "hours", "cost_insourcing_tariff", "cost_outsourcing", "saving_vs_outsourcing"]
 
 

@@ -18,7 +18,8 @@ def load_reporting_tables(path: str | Path | None = None) -> dict[str, Any]:
     """Tariff, outsourcing prices and benchmark minutes from a TOML file (default params/reporting_rates.toml).
 
     Returns {"insourcing": {modality: [£ by band]}, "outsourcing": {...}, "urgency_factor": {urgency: x},
-    "reading_minutes": {modality: [min by band]}, "source": path}.
+    "reading_minutes": {modality: [min by band]}, "income": {...} (commissioner income; empty when the file
+    has no [income]), "source": path}.
     """
     path = Path(path) if path is not None else DEFAULT_TABLES
     try:
@@ -31,6 +32,7 @@ def load_reporting_tables(path: str | Path | None = None) -> dict[str, Any]:
             "outsourcing": _bands(outsourcing, path, "outsourcing"),
             "urgency_factor": {str(k): float(v) for k, v in factor.items()},
             "reading_minutes": _bands(data.get("reading_minutes", {}), path, "reading_minutes"),
+            "income": _bands(data.get("income", {}), path, "income"),
             "source": shown(path)}
 
 
@@ -39,13 +41,15 @@ def tables_from_scenario(scn) -> dict[str, Any]:
 
     insourcing = finance.insourcing_tariff x home_reporting.tariff_multiplier; outsourcing = the
     outsourcing price list and urgency factors; reading_minutes = the mean of each modality x band
-    reading-time distribution. Parts the scenario lacks are left out (the defaults then apply).
+    reading-time distribution; income = finance.commissioner_income (what the owning trust earns per
+    reported exam, not what it pays the reader). Parts the scenario lacks are left out (the defaults then apply).
     Pass the result as both ``tariffs`` and ``rates`` of :func:`evaluate_activity`.
     """
     multiplier = scn.home_reporting.tariff_multiplier if scn.home_reporting is not None else 1.0
     tables: dict[str, Any] = {
         "insourcing": {code: [p * multiplier for p in prices] for code, prices in scn.finance.insourcing_tariff.items()},
         "reading_minutes": {},
+        "income": {code: list(prices) for code, prices in scn.finance.commissioner_income.items()},
     }
     if scn.outsourcing is not None:
         tables["outsourcing"] = {code: list(prices) for code, prices in scn.outsourcing.price.items()}
@@ -80,11 +84,12 @@ def shown(path: str | Path) -> str:
 def resolve_tables(tariffs, rates) -> dict[str, Any]:
     """Defaults from params, overridden by what the caller passed (a path or a mapping)."""
     tables = load_reporting_tables()
-    sources = {part: tables["source"] for part in ("insourcing", "outsourcing", "urgency_factor", "reading_minutes")}
+    sources = {part: tables["source"] for part in ("insourcing", "outsourcing", "urgency_factor", "reading_minutes",
+                                                   "income")}
     if tariffs is not None:
         given = load_reporting_tables(tariffs) if isinstance(tariffs, (str, Path)) else dict(tariffs)
         label = shown(tariffs) if isinstance(tariffs, (str, Path)) else "passed in"
-        for part in ("insourcing", "outsourcing"):
+        for part in ("insourcing", "outsourcing", "income"):
             if given.get(part):
                 tables[part] = _bands(given[part], label, part)
                 sources[part] = label

@@ -35,7 +35,10 @@ class Intervention(Protocol):
 
     * ``queue_filter(engine) -> bool array``: the exams whose queues this intervention takes
       whole; the engine gives them a queue tag of their own and sets ``intervention.tag`` to its
-      bit, so the intervention finds its queues with ``worklists.q_tag[q] & self.tag``;
+      bit, so the intervention finds its queues with ``worklists.q_tag[q] & self.tag``. An
+      intervention with a ``tag_width`` of k bits may return small ints (0..2^k - 1) instead, to
+      split its queues further; ``intervention.tag`` is then its k-bit mask and
+      ``intervention.tag_shift`` the mask's lowest bit;
     * ``parked(engine) -> bool array`` and ``route_parked(engine, mask)``: exams routed before
       the run (they join no queue and cost no event) and the recording of their outcomes.
 
@@ -59,10 +62,10 @@ def queues_by_priority(engine: "Engine", queues: list[int]) -> list[list[int]]:
     return [groups[level] for level in sorted(groups)]
 
 
-def readable_queues(engine: "Engine", reporter_index: int, trusts: set[int]) -> list[int]:
-    """Queues of `trusts` whose exams the reporter may read there."""
+def readable_queues(engine: "Engine", reporter_index: int, trusts: set[int], at_home: bool = False) -> list[int]:
+    """Queues of `trusts` whose exams the reporter may read there (`at_home`: in an extra home session)."""
     wl = engine.worklists  # only those trusts' queues are looked at: the cost does not grow with the consortium
-    return [q for t in sorted(trusts) for q in wl.queues_of_trust[t] if wl.readable_by(reporter_index, q)]
+    return [q for t in sorted(trusts) for q in wl.queues_of_trust[t] if wl.readable_by(reporter_index, q, at_home=at_home)]
 
 
 def own_and_agreement_queues(engine: "Engine", reporter_index: int) -> list[int]:

@@ -2,8 +2,8 @@
 
 At the start of each weekly non-core slot (e.g. weekday evenings) every participating reporter
 (a home workstation, or named `participants` as in a funded pilot) who is not on leave that week,
-whose trust is live on the shared system, is offered the slot when the work the session could
-read is above the threshold; it takes it with the uptake probability (from the uptake curve at the
+whose trust is live on the shared system, is offered the slot when the work in the session's own
+worklist (its kind, the trusts it reads, the reader's rights) is above the threshold; it takes it with the uptake probability (from the uptake curve at the
 scenario's tariff multiplier). Uptake draws are fixed per reporter and slot in advance from the
 reporter's own stream, so two scenarios offering the same slot see the same answer (common random
 numbers).
@@ -15,6 +15,12 @@ tariff is below the owning trust's outsourcing price (`reads = "posted"`: trusts
 they would otherwise outsource, the financial dashboard admits a match only where it is cheaper).
 Its exams take the home route, paid at the insourcing tariff by the owning trust. VPN ("home")
 and PACS ("all") outages are cut out of the sessions.
+
+A scenario may split the sessions into kinds by modality (`worklists`, e.g. plain-film sessions and
+CT/MR sessions, each a share of the sessions taken; the kind is drawn per reporter and slot from the
+reporter's own stream), let the participants read wider than their core rights at home
+(`credentials`, as a pilot's contract did) and add an image download to each home read
+(`download_minutes` by modality).
 """
 
 from __future__ import annotations
@@ -80,9 +86,41 @@ class HomeSessions:
     def start(self, engine: "Engine") -> None:
         engine.env.process(self._run(engine))
 
+    @property
+    def tag_width(self) -> int:
+        """Bits of the queue tag this intervention uses: one per kind of session (worklists), else one."""
+        return max(1, int(np.ceil(np.log2(len(self.config.worklists) + 1))))
+
     def queue_filter(self, engine: "Engine") -> np.ndarray:
-        """Exams an extra session may read: their queues form the sessions' worklists."""
-        return home_eligible(engine.scenario, engine.exams)
+        """Exams an extra session may read (0: none): their queues form the sessions' worklists; with
+        several kinds of session, 1 + the kind whose modalities hold the exam's (queues split by kind)."""
+        scn = engine.scenario
+        eligible = home_eligible(scn, engine.exams)
+        if not self.config.worklists:
+            return eligible
+        kind = np.zeros(len(engine.exams), dtype=np.int8)
+        for k, worklist in reversed(list(enumerate(self.config.worklists))):  # the first listed kind wins
+            codes = [i for i, m in enumerate(scn.modalities) if m.code in worklist.modalities]
+            kind[np.isin(engine.exams.modality, codes)] = k + 1
+        return np.where(eligible, kind, 0).astype(np.int8)
+
+    def _kind(self, wl, q: int) -> int:
+        """0 if an extra session may not read queue q, else 1 + its kind of session (1 with no kinds)."""
+        return (wl.q_tag[q] & self.tag) >> self.tag_shift
+
+    def _download_hours(self, engine: "Engine"):
+        """Image download hours added to each home read, by worklist position (None: no download time)."""
+        minutes = self.config.download_minutes
+        if not any(minutes.values()):
+            return None
+        from sim.worklist import _array
+
+        per_modality = np.array([minutes.get(m.code, 0.0) for m in engine.scenario.modalities]) / 60
+        hours = np.zeros(len(engine.worklists.times))
+        hours[engine.worklists.position_of_exam] = per_modality[engine.exams.modality]
+        out = _array("d", 0.0, hours.size)
+        np.frombuffer(out, dtype=np.float64)[:] = hours
+        return out
 
     def _trusts_read(self, engine: "Engine", index: int, live: np.ndarray) -> frozenset[int]:
         reporter = engine.reporters[index]
@@ -90,12 +128,14 @@ class HomeSessions:
             return frozenset({reporter.home_trust})
         return frozenset(t for t in reporter.credentialed_trusts if live[t])
 
-    def _worklist(self, engine: "Engine", index: int, trusts: frozenset[int]) -> list[list[int]]:
-        key = (index, trusts)
+    def _worklist(self, engine: "Engine", index: int, trusts: frozenset[int], kind: int) -> list[list[int]]:
+        key = (index, trusts, kind)
         if key not in self._groups:
             wl = engine.worklists
-            mine = [q for q in readable_queues(engine, index, set(trusts)) if wl.q_tag[q] & self.tag]
+            mine = [q for q in readable_queues(engine, index, set(trusts), at_home=True) if self._kind(wl, q) == kind]
             self._groups[key] = queues_by_priority(engine, mine)
+            where = {q: j for j, q in enumerate(self._tagged)}
+            self._positions[key] = np.array([where[q] for q in mine], dtype=np.int64)
         return self._groups[key]
 
     def _run(self, engine: "Engine"):
@@ -105,31 +145,31 @@ class HomeSessions:
         live_from = go_live_hours(engine.scenario)
         takers = [i for i, r in enumerate(engine.reporters) if self._takes_part(r)]
         draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots)) for i in takers}
-        eligible_of = [[q for q in range(wl.n_queues) if wl.q_trust[q] == t and wl.q_tag[q] & self.tag]
-                       for t in range(len(engine.scenario.trusts))]
-        self._groups: dict[tuple[int, frozenset[int]], list[list[int]]] = {}
+        kinds = self._session_kinds(engine, takers, len(slots))
+        download = self._download_hours(engine)
+        self._tagged = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
+        self._groups: dict[tuple[int, frozenset[int], int], list[list[int]]] = {}
+        self._positions: dict[tuple[int, frozenset[int], int], np.ndarray] = {}
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]
         for k, (start, end) in enumerate(slots):
             if env.now < start:
                 yield env.timeout(start - env.now)
             week = int(start // HOURS_PER_WEEK)
             live = live_from <= start
-            backlog = self._backlog(wl, eligible_of, start)
+            waiting = self._waiting(wl, start)
             for i in takers:
                 reporter = engine.reporters[i]
                 if not live[reporter.home_trust] or week in reporter.leave_weeks or draws[i][k] >= uptake:
                     continue
                 trusts = self._trusts_read(engine, i, live)
-                if not self._enough(backlog, trusts):
-                    continue
-                groups = self._worklist(engine, i, trusts)
-                if not groups:
+                groups = self._worklist(engine, i, trusts, int(kinds[i][k]))
+                if not groups or not self._enough(waiting, self._positions[(i, trusts, int(kinds[i][k]))]):
                     continue
                 # one reporter, one exam at a time: after the core read in hand, outside core sessions
                 begin = max(start, engine.busy_until[i])
                 intervals = subtract(subtract(((begin, end),), reporter.intervals), home_outages)
                 engine.start_session(i, intervals, home, home, cfg.reading_time_factor, groups=groups,
-                                     min_age=cfg.min_age_hours)
+                                     min_age=cfg.min_age_hours, extra_hours=download)
                 self.sessions.append((i, start, end))
                 self.session_hours.append(sum(b - a for a, b in intervals))
 
@@ -137,26 +177,35 @@ class HomeSessions:
         """Sessions taken: (reporter index, slot start, slot end, hours offered for reading)."""
         return {"sessions": [(*s, h) for s, h in zip(self.sessions, self.session_hours)]}
 
-    def _backlog(self, wl, eligible_of: list[list[int]], now: float) -> list[tuple[int, float]]:
-        """Per trust: (exams, reading hours at speed 1) waiting now that a session could read."""
-        out = []
-        cutoff = now - self.config.min_age_hours
-        for queues in eligible_of:
-            exams, hours = 0, 0.0
-            for q in queues:
-                n = wl.waiting(q, cutoff)
-                if n:
-                    exams += n
-                    if self.config.backlog_threshold_hours is not None:
-                        hours += wl.work_between(wl.ptr[q], wl.ptr[q] + n)
-            out.append((exams, hours))
-        return out
+    def _session_kinds(self, engine: "Engine", takers: list[int], n_slots: int) -> dict[int, np.ndarray]:
+        """Per taker and slot, the kind of session it would be (1 + worklist index; all 1 with no kinds),
+        drawn in advance from the reporter's own stream (common random numbers across scenarios)."""
+        worklists = self.config.worklists
+        if not worklists:
+            return {i: np.ones(n_slots, dtype=np.int64) for i in takers}
+        shares = np.array([w.share for w in worklists])
+        return {i: engine.stream("home-session-kind", engine.reporters[i].reporter_id).choice(
+            len(worklists), size=n_slots, p=shares / shares.sum()) + 1 for i in takers}
 
-    def _enough(self, backlog: list[tuple[int, float]], trusts: frozenset[int]) -> bool:
-        """Whether the work the session could read is above the offer threshold."""
+    def _waiting(self, wl, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per home-tagged queue: exams, and reading hours at speed 1, that a session could read now."""
+        cutoff = now - self.config.min_age_hours
+        exams, hours = np.zeros(len(self._tagged)), np.zeros(len(self._tagged))
+        in_hours = self.config.backlog_threshold_hours is not None
+        for j, q in enumerate(self._tagged):
+            n = wl.waiting(q, cutoff)
+            if n:
+                exams[j] = n
+                if in_hours:
+                    hours[j] = wl.work_between(wl.ptr[q], wl.ptr[q] + n)
+        return exams, hours
+
+    def _enough(self, waiting: tuple[np.ndarray, np.ndarray], worklist: np.ndarray) -> bool:
+        """Whether the work in this session's own worklist (its kind, trusts and the reader's rights) is
+        above the offer threshold: a plain-film session is not offered on a CT backlog."""
         cfg = self.config
         if cfg.backlog_threshold_hours is not None:
-            return sum(backlog[t][1] for t in trusts) >= cfg.backlog_threshold_hours
+            return float(waiting[1][worklist].sum()) >= cfg.backlog_threshold_hours
         if cfg.backlog_threshold_exams is not None:
-            return sum(backlog[t][0] for t in trusts) > cfg.backlog_threshold_exams
+            return float(waiting[0][worklist].sum()) > cfg.backlog_threshold_exams
         return True
