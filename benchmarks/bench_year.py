@@ -232,8 +232,10 @@ def before_and_after(before: str, seed: int) -> None:
     """Each case on the tree `before` and on this one, alternately (so both see the same machine)."""
     rows = []
     for label, path in [("default year", DEFAULT), *brokered_paths()]:
+        relative = Path(path).relative_to(ROOT)  # each tree reads its own scenario files (its own schema)
         for tree, which in ((before, "before"), (None, "after")):
-            rows.append(child("year", tree=tree, scenario_path=path, seed=seed) | {"label": f"{label} {which}"})
+            rows.append(child("year", tree=tree, scenario_path=str(Path(tree or ROOT) / relative), seed=seed)
+                        | {"label": f"{label} {which}"})
     _table(rows, BEFORE_AFTER_ROWS, "before / after")
     for k in (2, 4):
         b, a = rows[k], rows[k + 1]
