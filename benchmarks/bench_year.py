@@ -1,9 +1,10 @@
 """Benchmark: a consortium-year end to end, against SimPy's own floor and a textbook SimPy model.
 
-    .venv/bin/python benchmarks/bench_year.py [--quick] [--seed 1] [--overload 1.25]
+    .venv/bin/python benchmarks/bench_year.py [--quick] [--seed 1] [--overload 1.25] [--before TREE]
 
-Every case runs in a fresh subprocess, so its peak memory (ru_maxrss) is its own. Figures that
-must survive a noisy machine are ratios measured in one invocation:
+Every case runs in a fresh subprocess, so its peak memory (ru_maxrss) is its own. Each phase is
+timed in wall and CPU seconds; ratios use CPU time, which is steadier on a machine shared with
+other work. Figures that must survive a noisy machine are ratios measured in one invocation:
 
 * year: one replication of params/emrad.toml, phase by phase (generate demand and workforce, build
   the worklists, simulate, statistics exactly as sim.run computes them), exams/s, SimPy events per
@@ -17,7 +18,9 @@ must survive a noisy machine are ratios measured in one invocation:
 * workers: 4 short replications on 1 and on 2 worker processes (sim.run_experiment);
 * scaling: 1, 2 and 4 consortium-years of horizon, and 8, 16 and 32 trusts (EMRAD repeated,
   benchmarks/synthetic.py): time and memory per exam (memory above the interpreter's own, which is
-  measured after the imports) relative to the default year. --quick leaves this sweep out.
+  measured after the imports) relative to the default year. --quick leaves this sweep out;
+* --before TREE: instead, the year, brokered and textbook cases on another checkout (its own `sim`
+  and scenario files) and on this one, alternately, as before / after columns.
 """
 
 from __future__ import annotations
