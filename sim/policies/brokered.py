@@ -35,9 +35,12 @@ class BrokeredRouting:
     def __init__(self) -> None:
         # (donor trust, receiving trust, reporter's profile at the donor, priority level) -> the donor's queues
         self.borrowable: dict[tuple[int, int, int, int], list[int]] = {}
-        # (receiving trust, profile, priority level) -> the live list: queues of every donor open to it
-        self.shared: dict[tuple[int, int, int], list[int]] = {}
-        self.holders: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> reporters reading that list
+        # (receiving trust, profile, priority level, donors) -> the live list: queues of every donor open to
+        # it, among the donors where its readers have that profile (readers credentialed for other trusts
+        # hold other lists: a list never carries work of a trust some holder may not read)
+        self.shared: dict[tuple[int, int, int, frozenset[int]], list[int]] = {}
+        self.holders: dict[tuple[int, int, int, frozenset[int]], list[int]] = {}  # the same keys -> its readers
+        self._lists_of: dict[tuple[int, int, int], list[tuple[int, int, int, frozenset[int]]]] = {}
         self.open_pairs: set[tuple[int, int]] = set()
         self._borrowed: dict[int, list[bool]] = {}
         # (donor, receiving trust) -> its keys of `borrowable`, in insertion order: opening or closing a
@@ -55,18 +58,24 @@ class BrokeredRouting:
         levels: dict[int, list[tuple[list[int], bool]]] = {}
         for group in queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index)):
             levels.setdefault(priority[group[0]], []).append((group, False))
-        mine: set[tuple[int, int, int]] = set()
+        mine: set[tuple[int, int, int, frozenset[int]]] = set()
+        profile_at = engine.worklists.reporter_profile[reporter_index]
+        donors_of: dict[int, set[int]] = {}  # the reporter's profile -> the donors where it has that profile
+        for donor in reporter.credentialed_trusts - {home}:
+            donors_of.setdefault(profile_at[donor], set()).add(donor)
         for donor in sorted(reporter.credentialed_trusts - {home}):
-            profile = engine.worklists.reporter_profile[reporter_index][donor]
+            profile = profile_at[donor]
             for group in queues_by_priority(engine, readable_queues(engine, reporter_index, {donor})):
                 level = priority[group[0]]
                 if (donor, home, profile, level) not in self.borrowable:
                     self._keys_of_pair.setdefault((donor, home), []).append((donor, home, profile, level))
                 self.borrowable[(donor, home, profile, level)] = list(group)
-                key = (home, profile, level)
+                key = (home, profile, level, frozenset(donors_of[profile]))
                 if key not in mine:
                     mine.add(key)
-                    self.shared.setdefault(key, [])
+                    if key not in self.shared:
+                        self.shared[key] = []
+                        self._lists_of.setdefault(key[:3], []).append(key)
                     self.holders.setdefault(key, []).append(reporter_index)
                     levels.setdefault(level, []).append((self.shared[key], True))
         ordered = [entry for level in sorted(levels) for entry in levels[level]]
@@ -85,10 +94,12 @@ class BrokeredRouting:
         woken: set[int] = set()
         for key in self._keys_of_pair.get((donor, receiver), ()):
             _, r, profile, level = key
-            self.shared[(r, profile, level)].extend(self.borrowable[key])
-            if self.on_extend is not None:
-                self.on_extend(self.shared[(r, profile, level)])
-            woken.update(self.holders[(r, profile, level)])
+            for live in self._lists_of[(r, profile, level)]:
+                if donor in live[3]:
+                    self.shared[live].extend(self.borrowable[key])
+                    if self.on_extend is not None:
+                        self.on_extend(self.shared[live])
+                    woken.update(self.holders[live])
         return sorted(woken)
 
     def close(self, donor: int, receiver: int) -> None:
@@ -98,8 +109,10 @@ class BrokeredRouting:
         for key in self._keys_of_pair.get((donor, receiver), ()):
             _, r, profile, level = key
             gone = set(self.borrowable[key])
-            live = self.shared[(r, profile, level)]
-            live[:] = [q for q in live if q not in gone]
+            for shared_key in self._lists_of[(r, profile, level)]:
+                if donor in shared_key[3]:
+                    live = self.shared[shared_key]
+                    live[:] = [q for q in live if q not in gone]
 
 
 class TheBroker:
