@@ -32,7 +32,7 @@ docs: $(STAMP)
 	@echo "docs: build/docs/index.html"
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_year.py
+	$(BIN)/python benchmarks/bench_year.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) results/emrad .pytest_cache build/docs

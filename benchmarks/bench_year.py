@@ -1,106 +1,306 @@
-"""Benchmark: one consortium-year replication, and the same year overloaded (not part of the tests).
+"""Benchmark: a consortium-year end to end, against SimPy's own floor and a textbook SimPy model.
 
-    .venv/bin/python benchmarks/bench_year.py [--scenario params/emrad.toml] [--overload 1.25] [--seed 1]
+    .venv/bin/python benchmarks/bench_year.py [--quick] [--seed 1] [--overload 1.25] [--before TREE]
 
-Each case runs in a fresh subprocess, so peak memory (ru_maxrss) belongs to that case alone.
-Reported per case: exams, wall time of demand generation, of the SimPy run and of the
-statistics, engine throughput (exams per wall and per CPU second of the SimPy run; CPU time is the
-fairer figure on a shared machine), SimPy events per exam, peak memory,
-and the backlog at the end. The overloaded case scales every trust's demand by --overload, so
-the worklists grow all year: its throughput divided by the baseline's, measured in the same
-invocation, shows whether the engine slows down under backlog (DESIGN section 4 target: it must not).
+Every case runs in a fresh subprocess, so its peak memory (ru_maxrss) is its own. Each phase is
+timed in wall and CPU seconds; ratios use CPU time, which is steadier on a machine shared with
+other work. Figures that must survive a noisy machine are ratios measured in one invocation:
+
+* year: one replication of params/emrad.toml, phase by phase (generate demand and workforce, build
+  the worklists, simulate, statistics exactly as sim.run computes them), exams/s, SimPy events per
+  exam, peak memory, and the ratio of the end-to-end time to the bare-SimPy floor (SimPy's cost per
+  event with no model, benchmarks/floor.py, measured in the same process, x this run's events);
+* overloaded: the same year with demand x --overload (backlog grows all year; throughput must not fall);
+* brokered / brokered_home: brokerage with the market's offered sessions, and brokerage with home
+  reporting, end to end per exam relative to the local default;
+* textbook: a one-trust priority M/G/c workload at 90% load, the engine against one process and one
+  PriorityResource request per exam (benchmarks/textbook.py) on the same exams, in one process;
+* workers: 4 short replications on 1 and on 2 worker processes (sim.run_experiment);
+* scaling: 1, 2 and 4 consortium-years of horizon, and 8, 16 and 32 trusts (EMRAD repeated,
+  benchmarks/synthetic.py): time and memory per exam (memory above the interpreter's own, which is
+  measured after the imports) relative to the default year. --quick leaves this sweep out;
+* --before TREE: instead, the year, brokered and textbook cases on another checkout (its own `sim`
+  and scenario files) and on this one, alternately, as before / after columns.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+DEFAULT = str(ROOT / "params" / "emrad.toml")
+WEEKS_PER_YEAR = 52
 
 
-def measure(scenario_path: str, overload: float, seed: int) -> dict:
-    """Run in this process and return timings; called in a child process by main()."""
-    import gc
+def _peak_gb() -> float:
     import resource
 
-    import numpy as np
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def measure_year(scenario_path: str, seed: int, overload: float = 1.0, years: int = 1, copies: int = 1) -> dict:
+    """One replication, phase by phase, plus the bare-SimPy floor, in this process."""
+    import gc
+
+    from floor import bare_simpy_ns_per_event
+    from synthetic import repeated_consortium
 
     from sim.demand import generate_exams
     from sim.loading import load_scenario
-    from sim.metrics import backlog_series, metrics_table, outcome
     from sim.model import Engine
     from sim.workforce import build_workforce
 
-    scn = load_scenario(scenario_path)
+    try:
+        from sim.runner import summarise
+    except ImportError:  # an older tree (--before), from before sim.run's statistics were split out
+        summarise = _summarise_as_sim_run_did
+
+    base_gb = _peak_gb()
+    scn = repeated_consortium(load_scenario(scenario_path), copies)
+    changes = {}
     if overload != 1.0:
-        scn = scn.with_changes({f"trusts.{i}.demand_multiplier": t.demand_multiplier * overload
-                                for i, t in enumerate(scn.trusts)})
-    t0 = time.perf_counter()
+        changes |= {f"trusts.{i}.demand_multiplier": t.demand_multiplier * overload for i, t in enumerate(scn.trusts)}
+    if years != 1:
+        changes["horizon_weeks"] = scn.horizon_weeks * years
+    scn = scn.with_changes(changes) if changes else scn
+    floor_before = bare_simpy_ns_per_event(FLOOR_EVENTS)
+    clock = _Clock()
     exams = generate_exams(scn, seed, 0)
     reporters = build_workforce(scn, seed, 0)
-    t1 = time.perf_counter()
+    clock.lap("generate")
     engine = Engine(scn, seed, 0, exams=exams, reporters=reporters)
-    t2 = time.perf_counter()
-    cpu = time.process_time()
+    clock.lap("worklists")
     raw = engine.run()
-    simulate_cpu = time.process_time() - cpu
-    t3 = time.perf_counter()
-    del engine  # as sim.run does: free the hot-loop arrays before the statistics
+    clock.lap("simulate")
+    del engine, exams  # as sim.run does: free the hot-loop arrays before the statistics
     gc.collect()
-    metrics_table(raw, outcome(raw))
-    backlog = backlog_series(raw)
-    t4 = time.perf_counter()
-    end = backlog[backlog.time_h == backlog.time_h.max()]["waiting"].sum()
+    result = summarise(raw, time.perf_counter())
+    clock.lap("statistics")
+    peak = _peak_gb()
+    n = result.n_exams
+    # SimPy's floor, before and after the case (the mean is the fairer figure on a machine whose load changes)
+    ns_per_event = (floor_before + bare_simpy_ns_per_event(FLOOR_EVENTS)) / 2
+    floor_s = ns_per_event * raw.events / 1e9
+    backlog = result.backlog
+    total_cpu = sum(clock.cpu.values())
     return {
-        "overload": overload,
-        "exams": len(exams),
-        "reporters": len(reporters),
-        "generate_s": round(t1 - t0, 2),
-        "worklists_s": round(t2 - t1, 2),
-        "simulate_s": round(t3 - t2, 2),
-        "simulate_cpu_s": round(simulate_cpu, 2),
-        "statistics_s": round(t4 - t3, 2),
-        "total_s": round(t4 - t0, 2),
-        "engine_exams_per_s": round(len(exams) / (t3 - t2)),
-        "engine_exams_per_cpu_s": round(len(exams) / simulate_cpu),
-        "end_to_end_exams_per_s": round(len(exams) / (t4 - t0)),
-        "events_per_exam": round(raw.events / len(exams), 3),
-        "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
-        "backlog_at_end": int(end),
-        "reported_share": round(float(np.mean(raw.route == 1)), 4),
+        "scenario": Path(scenario_path).stem, "overload": overload, "years": years, "trusts": len(scn.trusts),
+        "exams": n, "reporters": len(reporters), "events": raw.events,
+        **{f"{phase}_s": clock.wall[phase] for phase in clock.wall}, "total_s": sum(clock.wall.values()),
+        **{f"{phase}_cpu_s": clock.cpu[phase] for phase in clock.cpu}, "total_cpu_s": total_cpu,
+        "exams_per_s": n / sum(clock.wall.values()), "exams_per_cpu_s": n / total_cpu,
+        "engine_exams_per_cpu_s": n / clock.cpu["simulate"],
+        "events_per_exam": raw.events / n,
+        "bare_simpy_ns_per_event": ns_per_event, "floor_cpu_s": floor_s, "ratio_to_floor": total_cpu / floor_s,
+        "peak_gb": peak, "interpreter_gb": base_gb, "bytes_per_exam": (peak - base_gb) * 1024**3 / n,
+        "us_per_exam": total_cpu / n * 1e6,
+        "backlog_at_end": int(backlog[backlog.time_h == backlog.time_h.max()]["waiting"].sum()),
     }
+
+
+FLOOR_EVENTS = 500_000
+
+
+def _summarise_as_sim_run_did(raw, started: float):
+    """sim.run's statistics in a tree without sim.runner.summarise (what its run() computed after the engine)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from sim.metrics import backlog_series, flow_table, metrics_table, outcome, reporter_table, workforce_metrics
+
+    oc = outcome(raw)
+    reporters = reporter_table(raw, oc)
+    pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters)], ignore_index=True)
+    flow_table(raw, oc)
+    return SimpleNamespace(n_exams=len(raw.exams), backlog=backlog_series(raw))
+
+
+class _Clock:
+    """Wall and CPU seconds per phase. CPU time is what a replication costs on a core of its own; on a
+    machine shared with other work it is the steadier figure, so ratios use it."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, phase: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.wall[phase], self.cpu[phase] = wall - self._wall, cpu - self._cpu
+        self._wall, self._cpu = wall, cpu
+
+
+def measure_textbook(seed: int, servers: int = 50, load: float = 0.9, weeks: float = 8) -> dict:
+    """The engine and the textbook model on the same priority M/G/c exams, timed in this process."""
+    from textbook import priority_mgc_scenario, textbook_model
+
+    from sim.demand import generate_exams
+    from sim.model import Engine
+    from sim.workforce import build_workforce
+
+    scn = priority_mgc_scenario(servers, load, weeks=weeks)
+    exams = generate_exams(scn, seed, 0)
+    reporters = build_workforce(scn, seed, 0)
+    t0 = time.process_time()
+    raw = Engine(scn, seed, 0, exams=exams, reporters=reporters).run()
+    t1 = time.process_time()
+    priority = [u.priority for u in scn.urgencies]
+    import numpy as np
+
+    events, started = textbook_model(exams.arrival, np.asarray(priority)[exams.urgency], exams.work_hours, servers,
+                                     scn.horizon_hours)
+    t2 = time.process_time()
+    return {"exams": len(exams), "servers": servers, "load": load,
+            "engine_s": t1 - t0, "engine_events": raw.events, "textbook_s": t2 - t1, "textbook_events": events,
+            "speedup": (t2 - t1) / (t1 - t0),
+            "mean_wait_engine_h": float(np.nanmean(raw.left_at - exams.arrival)),
+            "mean_wait_textbook_h": float(np.nanmean(started - exams.arrival))}
+
+
+def measure_workers(seed: int, weeks: float = 13, replications: int = 4) -> dict:
+    """Wall time of `replications` short replications on 1 and on 2 worker processes."""
+    from sim.experiment import run_experiment
+    from sim.loading import load_scenario
+
+    scn = load_scenario(DEFAULT).with_changes({"horizon_weeks": weeks})
+    out = {"replications": replications, "weeks": weeks}
+    for workers in (1, 2):
+        started = time.perf_counter()
+        run_experiment(scn, replications, seed, backend="processes", workers=workers, progress=False)
+        out[f"workers_{workers}_s"] = time.perf_counter() - started
+    out["speedup"] = out["workers_1_s"] / out["workers_2_s"]
+    return out
+
+
+CHILDREN = {"year": measure_year, "textbook": measure_textbook, "workers": measure_workers}
+
+
+def child(kind: str, tree: str | None = None, **kwargs) -> dict:
+    """Run one case in a fresh interpreter (importing `sim` from `tree` if given) and return its figures."""
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps({"kind": kind, **kwargs})],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    if out.returncode != 0:
+        sys.exit(f"benchmark case {kind} {kwargs} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(rows: list[dict], keys: list[str], header: str) -> None:
+    print(f"{header:<26}" + "".join(f"{r['label']:>18}" for r in rows))
+    for key in keys:
+        print(f"{key:<26}" + "".join(f"{_fmt(r[key]):>18}" for r in rows))
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (f"{os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min), "
+            f"Python {sys.version.split()[0]}")
+
+
+YEAR_ROWS = ["exams", "reporters", "events", "events_per_exam",
+             "generate_s", "worklists_s", "simulate_s", "statistics_s", "total_s",
+             "generate_cpu_s", "worklists_cpu_s", "simulate_cpu_s", "statistics_cpu_s", "total_cpu_s",
+             "exams_per_s", "exams_per_cpu_s", "engine_exams_per_cpu_s", "bare_simpy_ns_per_event", "floor_cpu_s",
+             "ratio_to_floor", "peak_gb", "interpreter_gb", "bytes_per_exam", "backlog_at_end"]
+BEFORE_AFTER_ROWS = ["events_per_exam", "total_s", "total_cpu_s", "exams_per_cpu_s", "ratio_to_floor", "peak_gb"]
+
+
+def brokered_paths() -> list[tuple[str, str]]:
+    return [(name, str(ROOT / "params" / "scenarios" / f"{name}.toml")) for name in ("brokered", "brokered_home")]
+
+
+def textbook_line(text: dict) -> str:
+    return (f"textbook SimPy model vs engine, one trust, priority M/G/{text['servers']} at {text['load']:.0%} load, "
+            f"{text['exams']:,} exams, CPU seconds: textbook {text['textbook_s']:.2f} ({text['textbook_events']:,} "
+            f"events), engine {text['engine_s']:.2f} ({text['engine_events']:,} events): engine "
+            f"{text['speedup']:.1f}x faster (target >= 6); mean wait {text['mean_wait_engine_h']:.4f} h vs "
+            f"{text['mean_wait_textbook_h']:.4f} h")
+
+
+def before_and_after(before: str, seed: int) -> None:
+    """Each case on the tree `before` and on this one, alternately (so both see the same machine)."""
+    rows = []
+    for label, path in [("default year", DEFAULT), *brokered_paths()]:
+        relative = Path(path).relative_to(ROOT)  # each tree reads its own scenario files (its own schema)
+        for tree, which in ((before, "before"), (None, "after")):
+            rows.append(child("year", tree=tree, scenario_path=str(Path(tree or ROOT) / relative), seed=seed)
+                        | {"label": f"{label} {which}"})
+    _table(rows, BEFORE_AFTER_ROWS, "before / after")
+    for k in (2, 4):
+        b, a = rows[k], rows[k + 1]
+        print(f"{b['label'][:-7]} / local default, CPU per exam: before "
+              f"{b['us_per_exam'] / rows[0]['us_per_exam']:.2f}, after {a['us_per_exam'] / rows[1]['us_per_exam']:.2f}")
+    for tree, which in ((before, "before"), (None, "after")):
+        print(f"{which}: " + textbook_line(child("textbook", tree=tree, seed=seed)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", default=str(ROOT / "params" / "emrad.toml"))
-    parser.add_argument("--overload", type=float, default=1.25, help="demand multiplier of the overloaded case")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--overload", type=float, default=1.25, help="demand multiplier of the overloaded case")
+    parser.add_argument("--quick", action="store_true", help="leave out the scaling sweep (1-4 years, 8-32 trusts)")
+    parser.add_argument("--before", metavar="TREE", help="instead: compare the year, brokered and textbook cases "
+                                                          "with another checkout of the project (e.g. ../main)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.scenario, args.overload, args.seed)))
+        spec = json.loads(args.child)
+        print(json.dumps(CHILDREN[spec.pop("kind")](**spec)))
         return
 
-    results = []
-    for overload in (1.0, args.overload):
-        out = subprocess.run([sys.executable, __file__, "--child", "--scenario", args.scenario,
-                              "--overload", str(overload), "--seed", str(args.seed)],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"benchmark case x{overload} failed:\n{out.stderr}")
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    keys = list(results[0])
-    print(f"{'':<24}" + "".join(f"{'demand x' + str(r['overload']):>20}" for r in results))
-    for key in keys[1:]:
-        print(f"{key:<24}" + "".join(f"{r[key]:>20}" for r in results))
-    ratio = results[1]["engine_exams_per_cpu_s"] / results[0]["engine_exams_per_cpu_s"]
-    print(f"\nengine throughput per CPU second, overloaded / baseline (same invocation): {ratio:.2f}")
+    print(f"machine at start: {machine()}\n")
+    seed = args.seed
+    if args.before:
+        before_and_after(str(Path(args.before).resolve()), seed)
+        print(f"\nmachine at end: {machine()}")
+        return
+    year = child("year", scenario_path=DEFAULT, seed=seed) | {"label": "default year"}
+    over = child("year", scenario_path=DEFAULT, seed=seed, overload=args.overload) | {"label": f"demand x{args.overload}"}
+    brokered = [child("year", scenario_path=path, seed=seed) | {"label": name} for name, path in brokered_paths()]
+    _table([year, over, *brokered], YEAR_ROWS, "one replication")
+    print(f"\nratio_to_floor: CPU seconds end to end / (bare-SimPy CPU ns per event x the run's events), target <= 2.5")
+    print(f"overloaded / default, engine exams per CPU second: "
+          f"{over['engine_exams_per_cpu_s'] / year['engine_exams_per_cpu_s']:.2f} (must not fall)")
+    for b in brokered:
+        print(f"{b['label']} / local default, CPU per exam: {b['us_per_exam'] / year['us_per_exam']:.2f} "
+              f"(target <= 1.3)")
+
+    print("\n" + textbook_line(child("textbook", seed=seed)))
+
+    pool = child("workers", seed=seed)
+    print(f"\n{pool['replications']} replications of {pool['weeks']} weeks, wall: 1 worker {pool['workers_1_s']:.1f} s, "
+          f"2 workers {pool['workers_2_s']:.1f} s: {pool['speedup']:.2f}x (target >= 1.8; needs two idle cores)")
+
+    if not args.quick:
+        scaling = [year | {"label": "1 year, 8 trusts"}]
+        scaling += [child("year", scenario_path=DEFAULT, seed=seed, years=y) | {"label": f"{y} years, 8 trusts"}
+                    for y in (2, 4)]
+        scaling += [child("year", scenario_path=DEFAULT, seed=seed, copies=k) | {"label": f"1 year, {8 * k} trusts"}
+                    for k in (2, 4)]
+        for r in scaling:
+            r["cpu_per_exam_vs_1"] = r["us_per_exam"] / year["us_per_exam"]
+            r["memory_per_exam_vs_1"] = r["bytes_per_exam"] / year["bytes_per_exam"]
+        print()
+        _table(scaling, ["exams", "total_s", "total_cpu_s", "us_per_exam", "cpu_per_exam_vs_1", "peak_gb",
+                         "bytes_per_exam", "memory_per_exam_vs_1", "events_per_exam", "ratio_to_floor"],
+               "scaling (flat: within 15%)")
+        print("us_per_exam: CPU microseconds per exam end to end; bytes_per_exam: peak memory above the "
+              "interpreter's, per exam")
+    print(f"\nmachine at end: {machine()}")
 
 
 if __name__ == "__main__":

@@ -427,9 +427,55 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
     Patients are "SIM-<n>", exams "SIM-E<i>". reading_minutes=True adds the in-house reading time.
     Missing values are None (empty cells in CSV).
     """
-    exams = run_result.exams
-    if exams is None:
+    return _log_rows(run_result, scenario, _exam_table(run_result), 0, reading_minutes)
+
+
+def write_activity_log_from_run(run_result, scenario, path: str | Path, *, reading_minutes: bool = False,
+                                chunk_rows: int = 250_000) -> Path:
+    """Write a simulated replication's activity log (as :func:`activity_log_from_run`) to CSV, or Parquet
+    if the name ends .parquet, atomically and `chunk_rows` exams at a time: a consortium-year's log
+    as one table of Python strings would take ~3 GB; streamed, memory stays that of one chunk."""
+    exams = _exam_table(run_result)
+    path = Path(path)
+    chunks = range(0, max(len(exams), 1), chunk_rows)
+
+    def rows(start: int) -> pd.DataFrame:
+        return _log_rows(run_result, scenario, exams.iloc[start:start + chunk_rows], start, reading_minutes)
+
+    def write_parquet(tmp: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = schema = None
+        try:
+            for start in chunks:
+                table = pa.Table.from_pandas(rows(start), preserve_index=False)
+                if writer is None:  # a column that is empty in the first chunk is still text (or a number)
+                    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema],
+                                       metadata=table.schema.metadata)
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(table.cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as out:
+            for start in chunks:
+                rows(start).to_csv(out, header=start == 0, index=False)
+
+    atomic_write(path, write_parquet if path.suffix.lower() in (".parquet", ".pq") else write_csv)
+    return path
+
+
+def _exam_table(run_result) -> pd.DataFrame:
+    if run_result.exams is None:
         raise ValueError("the run has no per-exam table: run it with sim.run(..., keep_exams=True)")
+    return run_result.exams
+
+
+def _log_rows(run_result, scenario, exams: pd.DataFrame, first_id: int, reading_minutes: bool) -> pd.DataFrame:
+    """Activity-log rows of these exams (a slice of the run's exam table starting at exam `first_id`)."""
     reported_h = exams["reported_h"].to_numpy(dtype=float)
     not_reported = np.isnan(reported_h)
     if "route" in exams.columns:
@@ -451,7 +497,7 @@ def activity_log_from_run(run_result, scenario, *, reading_minutes: bool = False
         reporting_trust = np.where(in_house, exams["reading_trust"].astype(object).to_numpy(dtype=object), None)
     start = np.datetime64(pd.Timestamp(scenario.start_date).date().isoformat(), "s")
     out = pd.DataFrame({
-        "exam_id": [f"SIM-E{i}" for i in range(len(exams))],
+        "exam_id": [f"SIM-E{i}" for i in range(first_id, first_id + len(exams))],
         "patient_id": [f"SIM-{p}" for p in exams["patient"].to_numpy()],
         "trust": exams["trust"].astype(str).to_numpy(dtype=object),
         "modality": exams["modality"].astype(str).to_numpy(dtype=object),

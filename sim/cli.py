@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.activity import activity_log_from_run, codes_from_scenario, read_activity_log, write_activity_log
+from sim.activity import (codes_from_scenario, read_activity_log,
+                          write_activity_log_from_run)
 from sim.atomic import atomic_write
 from sim import cli_errors as opt
 from sim.backends import BACKENDS
@@ -194,8 +195,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = RunStore(out)
         folder.keep(f for r in result.runs for f in store.files(scn.config_id, seed, r.replication))
         if args.activity_log:  # replication 0 again, keeping its exams (same seed and replication: the same run)
-            log = activity_log_from_run(run(scn, seed, 0, keep_exams=True), scn, reading_minutes=True)
-            write_activity_log(log, staged / "activity_log.parquet")
+            write_activity_log_from_run(run(scn, seed, 0, keep_exams=True), scn, staged / "activity_log.parquet",
+                                        reading_minutes=True)
         write_report(staged)
         folder.commit()
     print(summary_text(result))

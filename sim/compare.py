@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.experiment import ExperimentResult, run_experiment, t_half_width
 from sim.metrics import ALL
@@ -75,6 +74,8 @@ def _welch_half_width(a: pd.Series, b: pd.Series, confidence: float) -> float:
     if se == 0:
         return 0.0
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    from scipy import stats  # not at module level: a worker that only simulates never needs it
+
     return float(stats.t.ppf(0.5 + confidence / 2, dof) * se)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.backends import BACKENDS, map_unordered
 from sim.metrics import ALL
@@ -89,6 +88,8 @@ def summarise(rows: pd.DataFrame, keys: list[str], column: str, confidence: floa
 
 def t_half_width(sd, n, confidence: float = 0.95):
     """Half-width of the t-based CI of a mean from n values with standard deviation sd (NaN for n < 2)."""
+    from scipy import stats  # here, not at module level: scipy.stats costs a worker ~100 MB and 0.5 s to import
+
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * np.asarray(sd, dtype=float) / np.sqrt(n)
@@ -105,6 +106,8 @@ def replications_needed(result: ExperimentResult, half_width: float, metrics: li
     with t(n-1) * sd / sqrt(n) <= target, the usual sequential-procedure estimate (Law,
     Simulation Modeling and Analysis, ch. 9): rerun with that many to confirm.
     """
+    from scipy import stats  # not at module level (see t_half_width)
+
     summary = result.summary("consortium", confidence).set_index("metric")
     if metrics is not None:
         summary = summary.loc[metrics]

@@ -73,8 +73,10 @@ def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, read
     """£ per exam by route: marginal spend for home, outsourced and teleradiology; for core and
     brokered reads the salaried reading time (part of the cost of capacity, not extra spend)."""
     cost = np.zeros(route.shape)
-    salaried = np.flatnonzero((route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"]))
-    cost[salaried] = reading_hours[salaried] * hourly_cost[reader[salaried]]
+    salaried = (route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"])
+    # masked, in place: no index arrays the length of the year's exams
+    np.multiply(reading_hours, hourly_cost[reader], out=cost, where=salaried)
+    del salaried
     home = route == ROUTE_CODE["home"]
     cost[home] = tariff(scn, "insourcing_tariff", modality[home], band[home])
     outsourced = route == ROUTE_CODE["outsourced"]

@@ -69,17 +69,32 @@ def outcome(raw: RawRun) -> Outcome:
     night = raw.route == ROUTE_CODE["teleradiology"]
     route = np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route).astype(np.int8)
     reported_at = np.where(reported | ((outsourced | night) & (raw.done_at <= horizon)), raw.done_at, np.nan)
-    reading_hours = np.where(started, np.minimum(raw.done_at, horizon) - raw.left_at, 0.0)
+    reading_hours = np.minimum(raw.done_at, horizon)  # in place from here: one per-exam array, not three
+    reading_hours -= raw.left_at
+    reading_hours[~started] = 0.0
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
     reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
-    price = outsourcing_price(scn, ex.modality, ex.band, ex.urgency)
-    night_price = teleradiology_price(scn, ex.modality, ex.band, ex.urgency)
-    income = np.where(~np.isnan(reported_at), tariff(scn, "commissioner_income", ex.modality, ex.band), 0.0)
+    kind, (m, b, u) = price_kinds(scn, ex)
+    price = outsourcing_price(scn, m, b, u)[kind]
+    night_price = teleradiology_price(scn, m, b, u)[kind]
+    income = np.where(~np.isnan(reported_at), tariff(scn, "commissioner_income", m, b)[kind], 0.0)
     return Outcome(route, reported, outsourced, night, reported_at, reading_hours, reporter_trust[raw.reader],
                    route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, price,
                               night_price),
                    inter_trust_charge(scn, route, ex.modality, ex.band),
-                   counterfactual_price(scn, ex.modality, ex.band, ex.urgency), income)
+                   counterfactual_price(scn, m, b, u)[kind], income)
+
+
+def price_kinds(scn, ex) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per exam, the index of its modality x band x urgency combination; and each combination's codes.
+
+    Every price depends on these three only, so it is computed once per combination (a few hundred)
+    and expanded with one take, instead of a 2-D fancy index over every exam.
+    """
+    n_b, n_u = scn.n_bands, len(scn.urgencies)
+    kind = (ex.modality.astype(np.int32) * n_b + ex.band) * n_u + ex.urgency
+    codes = np.arange(len(scn.modalities) * n_b * n_u)
+    return kind, (codes // n_u // n_b, codes // n_u % n_b, codes % n_u)
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -167,12 +182,32 @@ CORE_HOURS = (8.0, 18.0)
 def out_of_hours(scn, arrival: np.ndarray) -> np.ndarray:
     """Whether each exam was acquired out of hours (the initial backlog never is)."""
     hour = np.mod(arrival, HOURS_PER_WEEK)
-    weekday = hour < 5 * 24
-    clock = np.mod(hour, 24)
-    inside = weekday & (clock >= CORE_HOURS[0]) & (clock < CORE_HOURS[1])
+    inside = hour < 5 * 24  # a weekday
+    clock = np.mod(hour, 24, out=hour)  # in place: this runs over every exam
+    inside &= clock >= CORE_HOURS[0]
+    inside &= clock < CORE_HOURS[1]
+    del hour, clock
     if scn.demand.bank_holidays:
-        inside &= ~np.isin(np.floor(arrival / 24), scn.bank_holiday_days)
+        inside &= ~on_days(arrival, scn.bank_holiday_days)
     return (arrival >= 0) & ~inside
+
+
+def on_days(hours: np.ndarray, days: list[int]) -> np.ndarray:
+    """Whether each time (hours since the start) falls on one of `days` (whole days since the start).
+
+    A look-up by day number: np.isin on a few million floats sorts them all.
+    """
+    if not days or not hours.size:
+        return np.zeros(hours.shape, dtype=bool)
+    first = min(days)
+    table = np.zeros(max(days) - first + 1, dtype=bool)
+    table[np.asarray(days) - first] = True
+    index = np.floor(hours / 24)
+    index -= first  # exact: whole numbers
+    inside = (index >= 0) & (index < table.size)
+    out = np.zeros(hours.shape, dtype=bool)
+    out[inside] = table[index[inside].astype(np.int64)]
+    return out
 
 
 RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "has_tat"),
@@ -205,18 +240,21 @@ def _finish(summed: dict[str, np.ndarray], quantiles: np.ndarray, counterfactual
     return out
 
 
-def _quantiles(codes: np.ndarray, values: np.ndarray, n_groups: int, q=(0.5, 0.9, 0.95)) -> np.ndarray:
-    """(n_groups, len(q)) quantiles of `values` per group code; NaN for empty groups."""
-    out = np.full((n_groups, len(q)), np.nan)
-    # with few groups a 16-bit stable argsort is a radix sort: O(n)
-    order = np.argsort(codes.astype(np.int16) if n_groups < 2**15 else codes, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_groups))]
-    ordered = values[order]
-    for g in range(n_groups):
+def _segment_quantiles(ordered: np.ndarray, bounds: np.ndarray, q=(0.5, 0.9, 0.95)) -> np.ndarray:
+    """(groups, len(q)) quantiles of ordered[bounds[g]:bounds[g + 1]] per group g; NaN for empty groups."""
+    out = np.full((len(bounds) - 1, len(q)), np.nan)
+    for g in range(len(bounds) - 1):
         segment = ordered[bounds[g]:bounds[g + 1]]
         if segment.size:
             out[g] = np.quantile(segment, q)
     return out
+
+
+def _sum_by(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum of `values` per group code. A boolean is counted (exact, and faster than a float-weighted sum)."""
+    if values.dtype == bool:
+        return np.bincount(codes[values], minlength=n_groups).astype(np.float64)
+    return np.bincount(codes, weights=values, minlength=n_groups)
 
 
 def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -229,27 +267,35 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     urgencies = np.array([u.code for u in scn.urgencies], dtype=object)
     cell = (ex.trust.astype(np.int64) * n_m + ex.modality) * n_u + ex.urgency
     present = np.flatnonzero(np.bincount(cell, minlength=len(trusts) * n_m * n_u))
-    levels = [  # (group code per exam, number of codes, labels of the codes kept)
-        (cell, len(trusts) * n_m * n_u,
+    levels = [  # (number of codes, labels of the codes kept)
+        (len(trusts) * n_m * n_u,
          (trusts[present // n_u // n_m], modalities[present // n_u % n_m], urgencies[present % n_u]), present),
-        (ex.trust.astype(np.int64), len(trusts), (trusts, ALL, ALL), np.arange(len(trusts))),
-        (np.zeros(len(ex), dtype=np.int64), 1, (ALL, ALL, ALL), np.array([0])),
+        (len(trusts), (trusts, ALL, ALL), np.arange(len(trusts))),
+        (1, (ALL, ALL, ALL), np.array([0])),
     ]
     # sums are additive: bincount once per cell, then add cells up into trusts and the consortium
-    by_cell = {name: np.bincount(cell, weights=w, minlength=levels[0][1]) for name, w in _contributions(raw, oc)}
+    by_cell = {name: _sum_by(cell, w, levels[0][0]) for name, w in _contributions(raw, oc)}
     summed = [by_cell,
               {name: v.reshape(len(trusts), -1).sum(axis=1) for name, v in by_cell.items()},
               {name: v.sum(keepdims=True) for name, v in by_cell.items()}]
     tat = oc.reported_at - ex.arrival
     has_tat = (ex.arrival >= scn.warmup_hours) & ~np.isnan(tat)
     tat = tat[has_tat]
+    # cells of a trust are consecutive codes, so one sort by cell groups every level's values together
+    # (a quantile does not depend on the order of the values it is taken over)
+    tat_cell = cell[has_tat]
+    tat = tat[np.argsort(tat_cell.astype(np.int16) if levels[0][0] < 2**15 else tat_cell, kind="stable")]
+    cells_before = np.r_[0, np.cumsum(np.bincount(tat_cell, minlength=levels[0][0]))]
+    del tat_cell
+    per_trust = n_m * n_u
+    bounds = [cells_before, cells_before[::per_trust], cells_before[[0, -1]]]
     counterfactual_defined = not np.isnan(oc.counterfactual).all()
     wte_hours = scn.finance.premium_hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
     frames = []
     capacity = capacity_cost_by_trust(raw)
     received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))
-    for k, (codes, n_groups, (t, m, u), keep) in enumerate(levels):
-        values = _finish(summed[k], _quantiles(codes[has_tat], tat, n_groups), counterfactual_defined, wte_hours)
+    for k, (n_groups, (t, m, u), keep) in enumerate(levels):
+        values = _finish(summed[k], _segment_quantiles(tat, bounds[k]), counterfactual_defined, wte_hours)
         if k > 0:  # per trust and consortium: capacity is paid by trust, charges received by the reading trust
             whole = k == 2
             values["inter_trust_received"] = received.sum(keepdims=True) if whole else received
@@ -302,9 +348,14 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     step = scn.backlog_interval_hours
     grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
     rows = []
+    # each trust's exams, in exam (= acquisition) order, from one radix sort: a mask per trust would cost
+    # trusts x exams
+    trust = raw.exams.trust
+    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
     for ti, code in enumerate(scn.trust_codes):
-        mine = raw.exams.trust == ti
-        acquired = np.sort(raw.exams.arrival[mine])
+        mine = by_trust[bounds[ti]:bounds[ti + 1]]
+        acquired = raw.exams.arrival[mine]  # the exam table is in acquisition order
         left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
         waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")
         rows.append(pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting}))
@@ -322,14 +373,17 @@ def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
     horizon = raw.scenario.horizon_hours
     core_like = np.flatnonzero(((raw.route == ROUTE_CODE["core"]) | (raw.route == ROUTE_CODE["brokered"]))
                                & (raw.reader >= 0))
-    order = core_like[np.argsort(raw.reader[core_like], kind="stable")]
+    readers = raw.reader[core_like]  # a 16-bit stable sort is a radix sort: O(n)
+    order = core_like[np.argsort(readers.astype(np.int16) if n < 2**15 else readers, kind="stable")]
     bounds = np.r_[0, np.cumsum(np.bincount(raw.reader[order], minlength=n))]
+    # gathered once in reader order, so each reporter's reads are a contiguous slice
+    starts, ends = raw.left_at[order], np.minimum(raw.done_at[order], horizon)
     for i, reporter in enumerate(raw.reporters):
-        rows = order[bounds[i]:bounds[i + 1]]
-        if rows.size == 0 or not reporter.intervals:
+        lo, hi = bounds[i], bounds[i + 1]
+        if lo == hi or not reporter.intervals:
             continue
         spans = np.asarray(reporter.intervals)
-        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
+        start, end = starts[lo:hi], ends[lo:hi]
         session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
         inside[i] = np.sum(np.minimum(end, session_end) - start)
         overtime[i] = np.sum(np.maximum(end - session_end, 0.0))

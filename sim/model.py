@@ -13,11 +13,15 @@ import numpy as np
 import simpy
 
 from sim.demand import ExamTable, generate_exams
+from sim.memory import return_large_blocks_promptly
 from sim.policies import interventions_for, routing_for
 from sim.scenario import Scenario
 from sim.streams import stream
 from sim.worklist import ROUTE_CODE, Worklists
 from sim.workforce import Reporter, build_workforce, merge, subtract
+
+# process-wide, before any exam is generated: see sim.memory (a replication's peak is ~100 MB lower)
+return_large_blocks_promptly()
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,18 @@ class Engine:
                                         if scn.policy.kind == "brokered" else 0.0)
         self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust, reading hours)
         self._groups: dict[int, list[list[int]]] = {}
+        # A lower bound on the earliest head (times[ptr[q]]) of each distinct queue group, shared by every
+        # reporter reading that group: a pick skips a group whose bound shows it has nothing ready and
+        # nothing earlier to commit to. Heads only move later (a pointer moves forward), so a bound stays
+        # valid without updates; the one backward move (a released commitment) lowers it.
+        self._group_id: dict[tuple[int, ...], int] = {}
+        self.group_floor: list[float] = []
+        self._groups_of_queue: dict[int, list[int]] = {}
+        # a borrowed list changes in place (the broker opens and closes work in it): its floor is keyed by
+        # the list object and dropped whenever queues are added to it
+        self._borrowed_id: dict[int, int] = {}
+        if hasattr(self.routing, "on_extend"):
+            self.routing.on_extend = self._borrowed_list_extended
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
 
@@ -162,6 +178,40 @@ class Engine:
                 p2 += 1
         return done
 
+    def group_ids(self, groups: list[list[int]], flags: list[bool] | None) -> list[int]:
+        """Per group, its index into `group_floor`; a borrowed list (the broker edits it in place) gets
+        -1 - its index, so the sign tells the hot loop which kind it is."""
+        ids = []
+        for k, group in enumerate(groups):
+            if flags is not None and flags[k]:
+                if id(group) not in self._borrowed_id:
+                    self._borrowed_id[id(group)] = len(self.group_floor)
+                    self.group_floor.append(-np.inf)
+                ids.append(-1 - self._borrowed_id[id(group)])  # negative: borrowed (floor index -1 - id)
+                continue
+            key = tuple(group)
+            if key not in self._group_id:
+                self._group_id[key] = len(self.group_floor)
+                self.group_floor.append(-np.inf)
+                for q in set(key):
+                    self._groups_of_queue.setdefault(q, []).append(self._group_id[key])
+            ids.append(self._group_id[key])
+        return ids
+
+    def _head_moved_back(self, queue: int) -> None:
+        """A pointer moved back (a released commitment): the queue's groups, and any borrowed list (which
+        may hold it today), may now start earlier."""
+        head = self.worklists.times[self.worklists.ptr[queue]]
+        floor = self.group_floor
+        for g in [*self._groups_of_queue.get(queue, ()), *self._borrowed_id.values()]:
+            if head < floor[g]:
+                floor[g] = head
+
+    def _borrowed_list_extended(self, group: list[int]) -> None:
+        g = self._borrowed_id.get(id(group))
+        if g is not None:
+            self.group_floor[g] = -np.inf
+
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
                   own_route: int, cross_route: int, min_age: float = 0.0, extra_hours=None):
         """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
@@ -194,72 +244,88 @@ class Engine:
         timeout = env.timeout
         busy_until = self.busy_until
         flags = self.borrowed_flags(index, groups)
+        # (queues, floor index) per group. A pick first looks for ready work, skipping every group whose
+        # floor (a lower bound on its earliest head, see __init__) is later than now; only when nothing is
+        # ready does it look for the earliest arrival, skipping groups whose floor is no earlier than the
+        # best found so far. Each scan leaves the group's exact earliest head as its floor. The choice is
+        # exactly that of scanning every queue.
+        plan = list(zip(groups, self.group_ids(groups, flags)))
+        floor = self.group_floor
+        inf = float("inf")
         in_episode = wl.in_episode
         for start, end in intervals:
             if env.now < start:
                 yield timeout(start - env.now)
             while True:
-                now = env.now
+                now = env._now  # SimPy's clock read directly: the `now` property costs a call per pick
                 if now < start:  # start - now + now can round one ulp short of start
                     now = start
                 if now >= end:
                     break
+                # the best ready exam: the oldest in the first group (in preference order) that has one
+                ready_by = now - min_age
                 best = -1
-                first_arrival = end - min_age
-                first_queue = -1
                 lent = False
-                if flags is None:
-                    for group in groups:
-                        oldest = now - min_age
+                for group, g in plan:
+                    if g >= 0:
+                        if floor[g] > ready_by:
+                            continue
+                        oldest = ready_by
+                        following = inf
                         for q in group:
                             t = times[ptr[q]]
                             if t <= oldest:
                                 oldest = t
                                 best = q
-                            elif t < first_arrival:
-                                first_arrival = t
-                                first_queue = q
+                            elif t < following:
+                                following = t
                         if best >= 0:
+                            floor[g] = oldest
                             break
-                else:  # the own-group scan is repeated inline: a call per group would slow the hot loop
-                    for group, borrowed in zip(groups, flags):
-                        oldest = now
-                        if borrowed:  # ready work only: a pair may close before a future arrival
-                            for q in group:
-                                t = times[ptr[q]]
-                                if t <= oldest:
-                                    oldest = t
-                                    best = q
-                            if best >= 0:
-                                lent = True
-                                break
-                        else:
-                            for q in group:
-                                t = times[ptr[q]]
-                                if t <= oldest:
-                                    oldest = t
-                                    best = q
-                                elif t < first_arrival:
-                                    first_arrival = t
-                                    first_queue = q
-                            if best >= 0:
-                                break
+                        floor[g] = following
+                    else:  # borrowed: ready work only (a pair may close before a future arrival)
+                        g = -1 - g
+                        if floor[g] > ready_by:
+                            continue
+                        oldest = ready_by
+                        following = inf
+                        for q in group:
+                            t = times[ptr[q]]
+                            if t <= oldest:
+                                oldest = t
+                                best = q
+                            elif t < following:
+                                following = t
+                        if best >= 0:
+                            floor[g] = oldest
+                            lent = True
+                            break
+                        floor[g] = following
                 if best >= 0:
                     begin = now
-                elif first_queue >= 0:
-                    best = first_queue
-                    begin = first_arrival + min_age
-                elif flags is not None:
-                    self._idle[index] = env.active_process
-                    try:
+                else:  # nothing ready: commit to the earliest arrival of its own groups (ties: preference order)
+                    first_arrival = end - min_age
+                    for group, g in plan:
+                        if g < 0 or floor[g] >= first_arrival:
+                            continue
+                        for q in group:
+                            t = times[ptr[q]]
+                            if t < first_arrival:
+                                first_arrival = t
+                                best = q
+                    if best >= 0:
+                        begin = first_arrival + min_age
+                    elif flags is not None:
+                        self._idle[index] = env.active_process
+                        try:
+                            yield timeout(end - now)
+                        except simpy.Interrupt:  # the broker opened work to this reporter
+                            pass
+                        self._idle[index] = None
+                        continue
+                    else:
                         yield timeout(end - now)
-                    except simpy.Interrupt:  # the broker opened work to this reporter
-                        pass
-                    self._idle[index] = None
-                    continue
-                else:
-                    yield timeout(end - now)
-                    break
+                        break
                 p = ptr[best]
                 ptr[best] = p + 1
                 owner = trust_of[best]
@@ -290,6 +356,7 @@ class Engine:
                     self._idle[index] = None
                     if env.now < begin and ptr[best] == p + 1:  # release the commitment
                         ptr[best] = p
+                        self._head_moved_back(best)
                         left_at[p] = done_at[p] = float("nan")
                         reader[p] = -1
                         route[p] = 0
@@ -298,7 +365,7 @@ class Engine:
                     if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
                         done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
                         busy_until[index] = done
-                yield timeout(done - env.now)
+                yield timeout(done - env._now)
 
     def borrowed_flags(self, index: int, groups: list[list[int]]) -> list[bool] | None:
         """Per group, whether it is a borrowed list a broker opens and closes; None when none is."""

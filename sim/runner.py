@@ -11,7 +11,7 @@ import pandas as pd
 from sim.metrics import (ALL, backlog_series, exam_frame, flow_table, metrics_table, outcome, reporter_table,
                          workforce_metrics)
 from sim import market
-from sim.model import Engine
+from sim.model import Engine, RawRun
 from sim.scenario import HOURS_PER_WEEK, Scenario
 
 
@@ -65,12 +65,18 @@ def run(scenario: Scenario, seed: int = 1, replication: int = 0, *, keep_exams: 
     # engine, so only the cycle collector can release them (0.2 GB on a consortium-year)
     del engine
     gc.collect()
+    return summarise(raw, started, keep_exams=keep_exams)
+
+
+def summarise(raw: RawRun, started: float, *, keep_exams: bool = False) -> RunResult:
+    """The statistics of one replication (what `run` does after the simulation; the benchmark times it)."""
+    scenario = raw.scenario
     oc = outcome(raw)
     reporters = reporter_table(raw, oc)
     metrics = pd.concat([metrics_table(raw, oc), workforce_metrics(raw, reporters), market.trust_metrics(raw)],
                         ignore_index=True)
     return RunResult(
-        config_id=scenario.config_id, seed=seed, replication=replication, metrics=metrics,
+        config_id=scenario.config_id, seed=raw.seed, replication=raw.replication, metrics=metrics,
         backlog=backlog_series(raw), reporters=reporters, flows=flow_table(raw, oc),
         market=market.market_table(raw, oc), n_exams=len(raw.exams),
         events=raw.events,

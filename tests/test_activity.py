@@ -11,7 +11,7 @@ import pytest
 
 import sim
 from sim.activity import (COLUMNS, ActivityLogError, activity_log_from_run, codes_from_scenario, read_activity_log,
-                          write_activity_log)
+                          write_activity_log, write_activity_log_from_run)
 from sim.evaluation import evaluate_activity, tables_from_scenario
 from tests.scenarios import build, two_trust_data
 
@@ -213,6 +213,19 @@ def test_simulated_run_reads_back_with_no_rejected_rows_and_the_same_route_count
     core = exported[exported.route == "core"]
     homes = dict(zip(run.reporters["reporter_id"], run.reporters["trust"]))
     assert (core["reporting_trust"] == core["reporter_id"].map(homes)).all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_streamed_export_is_the_whole_log_written_at_once(simulated, tmp_path, suffix):
+    # chunks of 7 rows cross many chunk boundaries (and chunks where a column is all empty)
+    scn, run = simulated
+    whole = write_activity_log(activity_log_from_run(run, scn, reading_minutes=True), tmp_path / f"whole{suffix}")
+    streamed = write_activity_log_from_run(run, scn, tmp_path / f"streamed{suffix}", reading_minutes=True, chunk_rows=7)
+    if suffix == ".csv":
+        assert streamed.read_text() == whole.read_text()
+    else:
+        pd.testing.assert_frame_equal(pd.read_parquet(streamed), pd.read_parquet(whole))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"whole{suffix}", f"streamed{suffix}"])  # no temporaries left
 
 
 def test_a_route_column_in_the_exam_frame_wins(simulated):

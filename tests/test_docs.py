@@ -28,7 +28,8 @@ from sim.cli import build_parser
 from sim.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("index.html", "reference/api.html", "reference/scenario.html", "reference/cli.html", "STRESS-DES.html")
+PAGES = ("index.html", "reference/api.html", "reference/scenario.html", "reference/cli.html", "STRESS-DES.html",
+         "performance.html")
 
 
 def _reference_module():

@@ -257,7 +257,7 @@ def test_every_policy_keeps_the_invariants(data, seed):
     assert len(np.unique(wl.position_of_exam)) == n
     sentinel = np.asarray(wl.q_end)
     assert not np.isin(wl.position_of_exam, sentinel).any()
-    assert np.all(np.frombuffer(wl.reader, dtype=np.int64)[sentinel] == -1)
+    assert np.all(np.asarray(wl.reader)[sentinel] == -1)
 
     # -- outcome records agree with the route --------------------------------------------------
     in_house = np.isin(raw.route, IN_HOUSE)

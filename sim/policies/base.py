@@ -64,8 +64,8 @@ def queues_by_priority(engine: "Engine", queues: list[int]) -> list[list[int]]:
 
 def readable_queues(engine: "Engine", reporter_index: int, trusts: set[int], at_home: bool = False) -> list[int]:
     """Queues of `trusts` whose exams the reporter may read there (`at_home`: in an extra home session)."""
-    wl = engine.worklists
-    return [q for q in range(wl.n_queues) if wl.q_trust[q] in trusts and wl.readable_by(reporter_index, q, at_home=at_home)]
+    wl = engine.worklists  # only those trusts' queues are looked at: the cost does not grow with the consortium
+    return [q for t in sorted(trusts) for q in wl.queues_of_trust[t] if wl.readable_by(reporter_index, q, at_home=at_home)]
 
 
 def own_and_agreement_queues(engine: "Engine", reporter_index: int) -> list[int]:
@@ -74,6 +74,6 @@ def own_and_agreement_queues(engine: "Engine", reporter_index: int) -> list[int]
     reporter = engine.reporters[reporter_index]
     wl = engine.worklists
     agreed = {t for t, _ in reporter.agreements} - {reporter.home_trust}
-    return [q for q in range(wl.n_queues)
+    return [q for t in sorted(agreed | {reporter.home_trust}) for q in wl.queues_of_trust[t]
             if (wl.q_trust[q] == reporter.home_trust and wl.readable_by(reporter_index, q))
             or (wl.q_trust[q] in agreed and wl.readable_by(reporter_index, q, agreement_only=True))]

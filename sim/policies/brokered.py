@@ -35,11 +35,18 @@ class BrokeredRouting:
     def __init__(self) -> None:
         # (donor trust, receiving trust, reporter's profile at the donor, priority level) -> the donor's queues
         self.borrowable: dict[tuple[int, int, int, int], list[int]] = {}
-        # (receiving trust, profile, priority level) -> the live list: queues of every donor open to it
-        self.shared: dict[tuple[int, int, int], list[int]] = {}
-        self.holders: dict[tuple[int, int, int], list[int]] = {}  # the same keys -> reporters reading that list
+        # (receiving trust, profile, priority level, donors) -> the live list: queues of every donor open to
+        # it, among the donors where its readers have that profile (readers credentialed for other trusts
+        # hold other lists: a list never carries work of a trust some holder may not read)
+        self.shared: dict[tuple[int, int, int, frozenset[int]], list[int]] = {}
+        self.holders: dict[tuple[int, int, int, frozenset[int]], list[int]] = {}  # the same keys -> its readers
+        self._lists_of: dict[tuple[int, int, int], list[tuple[int, int, int, frozenset[int]]]] = {}
         self.open_pairs: set[tuple[int, int]] = set()
         self._borrowed: dict[int, list[bool]] = {}
+        # (donor, receiving trust) -> its keys of `borrowable`, in insertion order: opening or closing a
+        # pair (hourly, for every pair) touches only its own entries
+        self._keys_of_pair: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
+        self.on_extend = None  # set by the engine: called with each live list that opening adds queues to
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
         """Own (and agreement) work and borrowed lists, interleaved by urgency priority: a donor's ED work
@@ -51,16 +58,24 @@ class BrokeredRouting:
         levels: dict[int, list[tuple[list[int], bool]]] = {}
         for group in queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index)):
             levels.setdefault(priority[group[0]], []).append((group, False))
-        mine: set[tuple[int, int, int]] = set()
+        mine: set[tuple[int, int, int, frozenset[int]]] = set()
+        profile_at = engine.worklists.reporter_profile[reporter_index]
+        donors_of: dict[int, set[int]] = {}  # the reporter's profile -> the donors where it has that profile
+        for donor in reporter.credentialed_trusts - {home}:
+            donors_of.setdefault(profile_at[donor], set()).add(donor)
         for donor in sorted(reporter.credentialed_trusts - {home}):
-            profile = engine.worklists.reporter_profile[reporter_index][donor]
+            profile = profile_at[donor]
             for group in queues_by_priority(engine, readable_queues(engine, reporter_index, {donor})):
                 level = priority[group[0]]
+                if (donor, home, profile, level) not in self.borrowable:
+                    self._keys_of_pair.setdefault((donor, home), []).append((donor, home, profile, level))
                 self.borrowable[(donor, home, profile, level)] = list(group)
-                key = (home, profile, level)
+                key = (home, profile, level, frozenset(donors_of[profile]))
                 if key not in mine:
                     mine.add(key)
-                    self.shared.setdefault(key, [])
+                    if key not in self.shared:
+                        self.shared[key] = []
+                        self._lists_of.setdefault(key[:3], []).append(key)
                     self.holders.setdefault(key, []).append(reporter_index)
                     levels.setdefault(level, []).append((self.shared[key], True))
         ordered = [entry for level in sorted(levels) for entry in levels[level]]
@@ -77,21 +92,27 @@ class BrokeredRouting:
             return []
         self.open_pairs.add((donor, receiver))
         woken: set[int] = set()
-        for (d, r, profile, level), queues in self.borrowable.items():
-            if d == donor and r == receiver:
-                self.shared[(r, profile, level)].extend(queues)
-                woken.update(self.holders[(r, profile, level)])
+        for key in self._keys_of_pair.get((donor, receiver), ()):
+            _, r, profile, level = key
+            for live in self._lists_of[(r, profile, level)]:
+                if donor in live[3]:
+                    self.shared[live].extend(self.borrowable[key])
+                    if self.on_extend is not None:
+                        self.on_extend(self.shared[live])
+                    woken.update(self.holders[live])
         return sorted(woken)
 
     def close(self, donor: int, receiver: int) -> None:
         if (donor, receiver) not in self.open_pairs:
             return
         self.open_pairs.discard((donor, receiver))
-        for (d, r, profile, level), queues in self.borrowable.items():
-            if d == donor and r == receiver:
-                gone = set(queues)
-                live = self.shared[(r, profile, level)]
-                live[:] = [q for q in live if q not in gone]
+        for key in self._keys_of_pair.get((donor, receiver), ()):
+            _, r, profile, level = key
+            gone = set(self.borrowable[key])
+            for shared_key in self._lists_of[(r, profile, level)]:
+                if donor in shared_key[3]:
+                    live = self.shared[shared_key]
+                    live[:] = [q for q in live if q not in gone]
 
 
 class TheBroker:
@@ -147,7 +168,7 @@ class TheBroker:
             candidates.setdefault(d, []).append((r, p))
         while True:
             now = engine.env.now
-            live = live_from <= now
+            live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop below
             need = work.at(now)  # per queue: waiting + forecast reading hours
             plan = capacity.between(now, now + cfg.lookahead_hours)  # (trust, profile) -> hours
             deficit, spare = _within_trusts(work, need, plan, n_trusts)
@@ -161,8 +182,10 @@ class TheBroker:
                 for receiver, profile in candidates.get(donor, ()):
                     if short < cfg.min_transfer_hours:
                         break
+                    if profile not in members or not live[receiver]:
+                        continue
                     have = spare.get((receiver, profile), 0.0)
-                    if have <= 0 or profile not in members or not live[receiver]:
+                    if have <= 0:
                         continue
                     moved = min(short, have)
                     granted[(donor, receiver)] = granted.get((donor, receiver), 0.0) + moved
@@ -186,7 +209,9 @@ def _within_trusts(work: "_QueueWork", need: np.ndarray, plan: dict[tuple[int, i
     """
     by_class = np.bincount(work.group_of_queue, weights=need, minlength=len(work.groups))
     spare = dict(plan)
-    own = {t: {p for (tt, p) in plan if tt == t} for t in range(n_trusts)}
+    own: dict[int, set[int]] = {t: set() for t in range(n_trusts)}
+    for t, p in plan:
+        own[t].add(p)
     deficit: dict[tuple[int, frozenset[int]], float] = {}
     todo = [(work.groups[g], float(h)) for g, h in enumerate(by_class) if h > 0]
     for (t, members), hours in sorted(todo, key=lambda item: (len(item[0][1] & own[item[0][0]]), -item[1])):
@@ -268,6 +293,11 @@ class _PlannedCapacity:
 
     def between(self, start: float, end: float) -> dict[tuple[int, int], float]:
         out = {}
+        window = [start, end]  # both ends in one interpolation call per key (called hourly)
         for key, times, hours in zip(self.keys, self.times, self.cumulative):
-            out[key] = float(np.interp(end, times, hours) - np.interp(start, times, hours)) if len(times) else 0.0
+            if len(times):
+                at_start, at_end = np.interp(window, times, hours)
+                out[key] = float(at_end - at_start)
+            else:
+                out[key] = 0.0
         return out

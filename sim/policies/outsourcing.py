@@ -60,14 +60,16 @@ class ThresholdOutsourcing:
                 if cfg.backlog_threshold_exams is not None:
                     to_send = sum(worklists.waiting(q, now) for q in queues) - cfg.backlog_threshold_exams
                 cutoff = now - cfg.age_threshold_hours if cfg.age_threshold_hours is not None else -np.inf
+                heads = [times[ptr[q]] for q in queues] if room > 0 else []
                 while room > 0:
                     # exams acquired by `limit` may go: old ones always, any while the backlog is over its level
                     limit = now if to_send > 0 else cutoff
-                    heads = [times[ptr[q]] for q in queues]
                     arrived = min(heads)
                     if arrived > limit:
                         break
-                    worklists.send_out(queues[heads.index(arrived)], now, next(turnaround[trust]), route)
+                    k = heads.index(arrived)
+                    worklists.send_out(queues[k], now, next(turnaround[trust]), route)
+                    heads[k] = times[ptr[queues[k]]]  # only the sent queue's head moved
                     room -= 1
                     to_send -= 1
                 sent_today[trust] = caps[trust] - room
