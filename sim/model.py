@@ -148,11 +148,11 @@ class Engine:
             self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age,
                                             extra_hours))
 
-    def _take_episode(self, index: int, p: int, groups: list[list[int]], queue: int, done: float, inv_speed: float,
+    def _take_episode(self, index: int, p: int, group: list[int], done: float, inv_speed: float,
                       extra_hours, route_code: int) -> float:
-        """Exam `p` was just taken from `queue`: take the other exams of its episode waiting in the reader's
-        group holding that queue (its queues of that priority), read one after the other; returns when the
-        last is done. The group is looked up now: a broker adds queues to borrowed groups as it opens work.
+        """Exam `p` was just taken from `group` (the reader's queues of that priority in which the pick found
+        it; a borrowed list is the live list the broker edits): take the other exams of its episode waiting
+        in that group, read one after the other; returns when the last is done.
         An episode is split where readers' rights differ (a sibling the reader may not read stays for
         another) and, in the broker's wakeable path, where the reader committed ahead takes the episode only
         on arrival and another idle reader committed to a sibling meanwhile.
@@ -165,7 +165,6 @@ class Engine:
         wl = self.worklists
         ptr, episode, work = wl.ptr, wl.episode, wl.work
         this_episode = episode[p]
-        group = next((g for g in groups if queue in g), [queue])
         for q in group:
             p2 = ptr[q]
             while episode[p2] == this_episode:  # a sentinel holds -1
@@ -281,6 +280,7 @@ class Engine:
                                 following = t
                         if best >= 0:
                             floor[g] = oldest
+                            picked = group
                             break
                         floor[g] = following
                     else:  # borrowed: ready work only (a pair may close before a future arrival)
@@ -299,6 +299,7 @@ class Engine:
                         if best >= 0:
                             floor[g] = oldest
                             lent = True
+                            picked = group
                             break
                         floor[g] = following
                 if best >= 0:
@@ -313,6 +314,7 @@ class Engine:
                             if t < first_arrival:
                                 first_arrival = t
                                 best = q
+                                picked = group
                     if best >= 0:
                         begin = first_arrival + min_age
                     elif flags is not None:
@@ -343,7 +345,7 @@ class Engine:
                 done_at[p] = done
                 reader[p] = index
                 if in_episode is not None and in_episode[p] and (flags is None or begin <= now):
-                    done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
+                    done = self._take_episode(index, p, picked, done, inv_speed, extra_hours, route[p])
                 if lent and self.on_cross_read is not None:
                     self.on_cross_read(owner, home, done - begin)
                 busy_until[index] = done
@@ -363,7 +365,7 @@ class Engine:
                         busy_until[index] = env.now
                         continue
                     if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
-                        done = self._take_episode(index, p, groups, best, done, inv_speed, extra_hours, route[p])
+                        done = self._take_episode(index, p, picked, done, inv_speed, extra_hours, route[p])
                         busy_until[index] = done
                 yield timeout(done - env._now)
 
