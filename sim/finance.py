@@ -68,10 +68,11 @@ def counterfactual_price(scn: Scenario, modality: np.ndarray, band: np.ndarray, 
 
 
 def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, reader: np.ndarray,
-               hourly_cost: np.ndarray, modality: np.ndarray, band: np.ndarray, price: np.ndarray,
-               night_price: np.ndarray) -> np.ndarray:
+               hourly_cost: np.ndarray, modality: np.ndarray, band: np.ndarray, kind: np.ndarray,
+               price_by_kind: np.ndarray, night_price_by_kind: np.ndarray) -> np.ndarray:
     """£ per exam by route: marginal spend for home, outsourced and teleradiology; for core and
-    brokered reads the salaried reading time (part of the cost of capacity, not extra spend)."""
+    brokered reads the salaried reading time (part of the cost of capacity, not extra spend).
+    Company prices come per modality x band x urgency combination (`kind`, sim.metrics.price_kinds)."""
     cost = np.zeros(route.shape)
     salaried = (route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"])
     # masked, in place: no index arrays the length of the year's exams
@@ -80,9 +81,9 @@ def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, read
     home = route == ROUTE_CODE["home"]
     cost[home] = tariff(scn, "insourcing_tariff", modality[home], band[home])
     outsourced = route == ROUTE_CODE["outsourced"]
-    cost[outsourced] = price[outsourced]
+    cost[outsourced] = price_by_kind[kind[outsourced]]
     night = route == ROUTE_CODE["teleradiology"]
-    cost[night] = np.nan_to_num(night_price[night])
+    cost[night] = np.nan_to_num(night_price_by_kind[kind[night]])
     return cost
 
 

@@ -75,12 +75,11 @@ def outcome(raw: RawRun) -> Outcome:
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
     reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     kind, (m, b, u) = price_kinds(scn, ex)
-    price = outsourcing_price(scn, m, b, u)[kind]
-    night_price = teleradiology_price(scn, m, b, u)[kind]
     income = np.where(~np.isnan(reported_at), tariff(scn, "commissioner_income", m, b)[kind], 0.0)
+    # prices per modality x band x urgency combination, gathered only where a route uses them
     return Outcome(route, reported, outsourced, night, reported_at, reading_hours, reporter_trust[raw.reader],
-                   route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, price,
-                              night_price),
+                   route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, kind,
+                              outsourcing_price(scn, m, b, u), teleradiology_price(scn, m, b, u)),
                    inter_trust_charge(scn, route, ex.modality, ex.band),
                    counterfactual_price(scn, m, b, u)[kind], income)
 
@@ -372,18 +371,20 @@ def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
     inside, overtime = np.zeros(n), np.zeros(n)
     horizon = raw.scenario.horizon_hours
     core_like = np.flatnonzero(((raw.route == ROUTE_CODE["core"]) | (raw.route == ROUTE_CODE["brokered"]))
-                               & (raw.reader >= 0))
+                               & (raw.reader >= 0)).astype(np.int32)
     readers = raw.reader[core_like]  # a 16-bit stable sort is a radix sort: O(n)
     order = core_like[np.argsort(readers.astype(np.int16) if n < 2**15 else readers, kind="stable")]
-    bounds = np.r_[0, np.cumsum(np.bincount(raw.reader[order], minlength=n))]
-    # gathered once in reader order, so each reporter's reads are a contiguous slice
-    starts, ends = raw.left_at[order], np.minimum(raw.done_at[order], horizon)
+    bounds = np.r_[0, np.cumsum(np.bincount(readers, minlength=n))]
+    del core_like, readers
+    # each reporter's reads are a contiguous slice of `order`, gathered one reporter at a time (no
+    # full-size copies of the start and end times at the statistics' memory peak)
     for i, reporter in enumerate(raw.reporters):
         lo, hi = bounds[i], bounds[i + 1]
         if lo == hi or not reporter.intervals:
             continue
         spans = np.asarray(reporter.intervals)
-        start, end = starts[lo:hi], ends[lo:hi]
+        rows = order[lo:hi]
+        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
         session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
         inside[i] = np.sum(np.minimum(end, session_end) - start)
         overtime[i] = np.sum(np.maximum(end - session_end, 0.0))
