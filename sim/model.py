@@ -283,7 +283,8 @@ class Engine:
                             picked = group
                             break
                         floor[g] = following
-                    else:  # borrowed: ready work only (a pair may close before a future arrival)
+                    else:  # borrowed: ready work only (a pair may close before a future arrival); the scan is
+                        # repeated inline rather than shared with a helper: a call per group visit costs more here
                         g = -1 - g
                         if floor[g] > ready_by:
                             continue

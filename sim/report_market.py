@@ -45,7 +45,7 @@ def _per_trust(tidy: pd.DataFrame) -> pd.DataFrame:
     return rows.pivot_table(index=["replication", "trust"], columns="metric", values="value", aggfunc="first")
 
 
-def _mean_ci(values: pd.Series) -> tuple[float, float, float]:
+def _series_mean_ci(values: pd.Series) -> tuple[float, float, float]:
     from sim.experiment import t_half_width
 
     values = values.dropna()
@@ -55,7 +55,7 @@ def _mean_ci(values: pd.Series) -> tuple[float, float, float]:
 
 
 def _cell(values: pd.Series, format_: str, n: int) -> str:
-    mean, low, high = _mean_ci(values)
+    mean, low, high = _series_mean_ci(values)
     text = fmt(format_, mean)
     return text + (f" [{fmt(format_, low)}, {fmt(format_, high)}]" if n > 1 and not np.isnan(low) else "")
 
