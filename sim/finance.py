@@ -24,6 +24,26 @@ from sim.scenario import Scenario
 from sim.worklist import ROUTE_CODE
 
 
+def price_kinds(scn: Scenario, ex) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per exam, the index of its modality x band x urgency combination; and each combination's codes.
+
+    Every price depends on these three only, so it is computed once per combination (a few hundred)
+    and expanded with one take, instead of a 2-D fancy index over every exam.
+    """
+    n_b, n_u = scn.n_bands, len(scn.urgencies)
+    kind = (ex.modality.astype(np.int32) * n_b + ex.band) * n_u + ex.urgency
+    if len(scn.modalities) * n_b * n_u < 2**15:  # kept per exam in sim.metrics.Outcome: half the memory
+        kind = kind.astype(np.int16)
+    return kind, kind_codes(scn)
+
+
+def kind_codes(scn: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Modality, band and urgency code of each modality x band x urgency combination (see price_kinds)."""
+    n_b, n_u = scn.n_bands, len(scn.urgencies)
+    codes = np.arange(len(scn.modalities) * n_b * n_u)
+    return codes // n_u // n_b, codes // n_u % n_b, codes % n_u
+
+
 def price_table(scn: Scenario, prices: dict[str, tuple[float, ...]]) -> np.ndarray:
     """(modality, band) array of £ per exam; NaN where the table has no price."""
     table = np.full((len(scn.modalities), scn.n_bands), np.nan)
@@ -72,7 +92,7 @@ def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, read
                price_by_kind: np.ndarray, night_price_by_kind: np.ndarray) -> np.ndarray:
     """£ per exam by route: marginal spend for home, outsourced and teleradiology; for core and
     brokered reads the salaried reading time (part of the cost of capacity, not extra spend).
-    Company prices come per modality x band x urgency combination (`kind`, sim.metrics.price_kinds)."""
+    Company prices come per modality x band x urgency combination (`kind`, price_kinds)."""
     cost = np.zeros(route.shape)
     salaried = (route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"])
     # masked, in place: no index arrays the length of the year's exams

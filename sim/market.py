@@ -22,16 +22,17 @@ Without home reporting nothing is posted: the posted figures are 0, not NaN, so 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from sim.finance import outsourcing_price
+from sim.finance import kind_codes, outsourcing_price
 from sim.policies.home import go_live_hours, home_eligible
 from sim.worklist import ROUTE_CODE
 
 if TYPE_CHECKING:
+    from sim.cell_sums import CellSums
     from sim.metrics import Outcome
     from sim.model import RawRun
 
@@ -57,21 +58,24 @@ def posted_mask(raw: "RawRun") -> np.ndarray:
     return home_eligible(scn, ex) & (posted_at < scn.horizon_hours) & still_waiting
 
 
-def contributions(raw: "RawRun", oc: "Outcome") -> Iterator[tuple[str, np.ndarray]]:
-    """(metric, what each exam adds to it) for the PER_EXAM metrics."""
+def add_contributions(sums: "CellSums", raw: "RawRun", oc: "Outcome") -> None:
+    """Add the PER_EXAM metrics' per-exam sums to `sums` (sim.cell_sums)."""
     ex = raw.exams
     posted = posted_mask(raw)
-    home = raw.route == ROUTE_CODE["home"]
+    home = raw.route == ROUTE_CODE["home"]  # matched: taken by an extra session (a read in hand counts)
     unmet = posted & ~home
-    yield "posted", posted
-    yield "posted_work_hours", np.where(posted, ex.work_hours, 0.0)
-    yield "matched_work_hours", np.where(home, ex.work_hours, 0.0)
-    yield "unmet_posted", unmet
-    yield "unmet_work_hours", np.where(unmet, ex.work_hours, 0.0)
-    yield "posted_outsourced", posted & oc.outsourced
-    price = np.nan_to_num(outsourcing_price(raw.scenario, ex.modality, ex.band, ex.urgency))
-    yield "outsourcing_avoided_home", np.where(oc.route == ROUTE_CODE["home"], price, 0.0)  # as cost_home: reported
-    yield "outsourcing_avoided_brokered", np.where(oc.route == ROUTE_CODE["brokered"], price, 0.0)
+    sums.count("posted", posted)
+    sums.add_where("posted_work_hours", posted, ex.work_hours)
+    sums.add_where("matched_work_hours", home, ex.work_hours)
+    sums.count("unmet_posted", unmet)
+    sums.add_where("unmet_work_hours", unmet, ex.work_hours)
+    sums.count("posted_outsourced", posted & oc.outsourced)
+    del posted, home, unmet
+    # the owning trust's outsourcing price of what the market and core-time sharing read (reported, as cost_home)
+    price_by_kind = np.nan_to_num(outsourcing_price(raw.scenario, *kind_codes(raw.scenario)))
+    for route, name in ((ROUTE_CODE["home"], "outsourcing_avoided_home"),
+                        (ROUTE_CODE["brokered"], "outsourcing_avoided_brokered")):
+        sums.add_where(name, oc.route == route, price_by_kind[oc.kind], overwrite_values=True)
 
 
 def trust_metrics(raw: "RawRun") -> pd.DataFrame:

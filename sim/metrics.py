@@ -17,15 +17,16 @@ cover exams acquired after the warm-up. Missing values are NaN, never sentinels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
 from sim import market
-from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, route_cost, tariff, \
-    teleradiology_price
+from sim.cell_sums import CellSums
+from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, price_kinds, route_cost, \
+    tariff, teleradiology_price
 from sim.worklist import ROUTES
 from sim.model import RawRun
 from sim.scenario import HOURS_PER_WEEK
@@ -41,59 +42,88 @@ IN_HOUSE = tuple(ROUTE_CODE[r] for r in ("core", "home", "brokered"))
 
 @dataclass(frozen=True)
 class Outcome:
-    """Per-exam derived outcome (ExamTable order), computed once with numpy."""
+    """Per-exam derived outcome (ExamTable order), computed once with numpy.
 
+    Full-size float arrays that follow from the raw run by a line of arithmetic (report times, reading
+    hours) and prices kept per modality x band x urgency combination (the counterfactual, commissioner
+    income) are computed on use rather than held: the statistics hold one at a time, ~100 MB less at
+    a consortium-year's memory peak.
+    """
+
+    raw: RawRun = field(repr=False)
     route: np.ndarray  # final route code: a read still in hand at the horizon counts as unreported
     reported: np.ndarray  # reported in-house (core, home or brokered) by the horizon
     outsourced: np.ndarray  # sent to the company by the threshold rule (report back or not)
     teleradiology: np.ndarray  # taken by the night contract (report back or not)
-    reported_at: np.ndarray  # hours; NaN if no report by the horizon
-    reading_hours: np.ndarray  # in-house reading time spent by the horizon (in-progress reads included)
     reading_trust: np.ndarray  # home trust of the reader (-1 if none)
     cost: np.ndarray  # £ the report costs the consortium by its route (0 if unreported)
     charge: np.ndarray  # £ inter-trust charge the owning trust pays the reading trust (brokered only)
-    counterfactual: np.ndarray  # £ had a company reported it (NaN for work no company prices)
-    income: np.ndarray  # £ commissioner income for each reported exam, any route (0 without that tariff)
+    kind: np.ndarray  # each exam's modality x band x urgency combination (price_kinds)
+    counterfactual_by_kind: np.ndarray  # £ had a company reported it (NaN for work no company prices)
+    income_by_kind: np.ndarray  # £ commissioner income per reported exam (0 without that tariff)
 
     @property
     def core(self) -> np.ndarray:
         return self.route == ROUTE_CODE["core"]
 
+    @property
+    def has_report(self) -> np.ndarray:
+        """A report is back by the horizon, whoever read it (in-house, the company or the night contract)."""
+        sent_out_and_back = (self.outsourced | self.teleradiology) & (self.raw.done_at <= self.raw.scenario.horizon_hours)
+        return self.reported | sent_out_and_back
+
+    @property
+    def reported_at(self) -> np.ndarray:
+        """Hours; NaN if no report by the horizon."""
+        return np.where(self.has_report, self.raw.done_at, np.nan)
+
+    @property
+    def reading_hours(self) -> np.ndarray:
+        """In-house reading time spent by the horizon (in-progress reads included), hours."""
+        return _reading_hours(self.raw)
+
+    @property
+    def counterfactual(self) -> np.ndarray:
+        """£ per exam had a company reported it (NaN for work no company prices)."""
+        return self.counterfactual_by_kind[self.kind]
+
+    @property
+    def income(self) -> np.ndarray:
+        """£ commissioner income per exam: its tariff if reported by the horizon, any route, else 0."""
+        return np.where(self.has_report, self.income_by_kind[self.kind], 0.0)
+
+
+def _started(raw: RawRun) -> np.ndarray:
+    """An in-house reader took the exam (report back by the horizon or still in hand)."""
+    in_house = np.zeros(len(ROUTES), dtype=bool)
+    in_house[list(IN_HOUSE)] = True
+    return in_house[raw.route]  # a look-up by code: np.isin sorts
+
+
+def _reading_hours(raw: RawRun) -> np.ndarray:
+    hours = np.minimum(raw.done_at, raw.scenario.horizon_hours)  # in place from here: one per-exam array, not three
+    hours -= raw.left_at
+    hours[~_started(raw)] = 0.0
+    return hours
+
 
 def outcome(raw: RawRun) -> Outcome:
     scn, ex = raw.scenario, raw.exams
-    horizon = scn.horizon_hours
-    started = np.isin(raw.route, IN_HOUSE)
-    reported = started & (raw.done_at <= horizon)
+    started = _started(raw)
+    reported = started & (raw.done_at <= scn.horizon_hours)
     outsourced = raw.route == ROUTE_CODE["outsourced"]
     night = raw.route == ROUTE_CODE["teleradiology"]
     route = np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route).astype(np.int8)
-    reported_at = np.where(reported | ((outsourced | night) & (raw.done_at <= horizon)), raw.done_at, np.nan)
-    reading_hours = np.minimum(raw.done_at, horizon)  # in place from here: one per-exam array, not three
-    reading_hours -= raw.left_at
-    reading_hours[~started] = 0.0
+    del started
     hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
     reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     kind, (m, b, u) = price_kinds(scn, ex)
-    income = np.where(~np.isnan(reported_at), tariff(scn, "commissioner_income", m, b)[kind], 0.0)
     # prices per modality x band x urgency combination, gathered only where a route uses them
-    return Outcome(route, reported, outsourced, night, reported_at, reading_hours, reporter_trust[raw.reader],
-                   route_cost(scn, route, reading_hours, raw.reader, hourly_cost, ex.modality, ex.band, kind,
-                              outsourcing_price(scn, m, b, u), teleradiology_price(scn, m, b, u)),
+    cost = route_cost(scn, route, _reading_hours(raw), raw.reader, hourly_cost, ex.modality, ex.band, kind,
+                      outsourcing_price(scn, m, b, u), teleradiology_price(scn, m, b, u))
+    return Outcome(raw, route, reported, outsourced, night, reporter_trust[raw.reader], cost,
                    inter_trust_charge(scn, route, ex.modality, ex.band),
-                   counterfactual_price(scn, m, b, u)[kind], income)
-
-
-def price_kinds(scn, ex) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per exam, the index of its modality x band x urgency combination; and each combination's codes.
-
-    Every price depends on these three only, so it is computed once per combination (a few hundred)
-    and expanded with one take, instead of a 2-D fancy index over every exam.
-    """
-    n_b, n_u = scn.n_bands, len(scn.urgencies)
-    kind = (ex.modality.astype(np.int32) * n_b + ex.band) * n_u + ex.urgency
-    codes = np.arange(len(scn.modalities) * n_b * n_u)
-    return kind, (codes // n_u // n_b, codes // n_u % n_b, codes % n_u)
+                   kind, counterfactual_price(scn, m, b, u), tariff(scn, "commissioner_income", m, b))
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -123,55 +153,97 @@ def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     })
 
 
-def _contributions(raw: RawRun, oc: Outcome) -> Iterator[tuple[str, np.ndarray]]:
-    """(name, what each exam adds to that sum), one array at a time to keep peak memory low."""
+def _add_contributions(sums: CellSums, raw: RawRun, oc: Outcome) -> None:
+    """Every per-exam sum the metrics need, per cell (sim.cell_sums: few passes, one temporary at a time).
+
+    Windows in time (the warm-up, targets and 28 days falling due by the horizon) are index ranges:
+    the exam table is in acquisition order, so they need no per-exam arithmetic.
+    """
     scn, ex = raw.scenario, raw.exams
     horizon, warmup = scn.horizon_hours, scn.warmup_hours
-    after_warmup = ex.arrival >= warmup
-    yield "initial_backlog", ex.arrival < 0
-    yield "arrivals", ex.arrival >= 0
-    yield "reported", oc.reported
-    yield "outsourced", oc.outsourced
-    yield "teleradiology", oc.teleradiology
+    arrival, route, n = ex.arrival, oc.route, len(ex)
+    after_warmup = np.zeros(n, dtype=bool)
+    first_counted = int(np.searchsorted(arrival, warmup, side="left"))
+    after_warmup[first_counted:] = True
+    sums.count("initial_backlog", arrival < 0)
+    sums.count("arrivals", arrival >= 0)
+    sums.count("reported", oc.reported)
+    sums.count("outsourced", oc.outsourced)
+    sums.count("teleradiology", oc.teleradiology)
     for name in ("core", "home", "brokered"):
-        yield f"reported_{name}", oc.route == ROUTE_CODE[name]
-    yield "home_reading_hours", np.where(oc.route == ROUTE_CODE["home"], oc.reading_hours, 0.0)
-    wait = raw.left_at - ex.arrival
+        sums.count(f"reported_{name}", route == ROUTE_CODE[name])
+    reading_hours = oc.reading_hours
+    sums.add("reading_hours", reading_hours)
+    sums.add_where("home_reading_hours", route == ROUTE_CODE["home"], reading_hours, overwrite_values=True)
+    del reading_hours
+    wait = raw.left_at - arrival
     has_wait = after_warmup & ~np.isnan(wait)
-    yield "has_wait", has_wait
-    yield "wait_sum", np.where(has_wait, wait, 0.0)
+    sums.count("has_wait", has_wait)
+    sums.add_where("wait_sum", has_wait, wait, overwrite_values=True)
     del wait, has_wait
-    tat = oc.reported_at - ex.arrival
+    tat = oc.reported_at  # a fresh array: turnaround in place
+    tat -= arrival
+    due = np.zeros(n, dtype=bool)  # acquired after the warm-up, target time by the horizon
+    met = np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore"):  # NaN turnaround: not reported, never within anything
+        for u, urgency in enumerate(scn.urgencies):
+            target = urgency.target_hours
+            of_urgency = ex.urgency == u
+            falls_due = slice(first_counted, _count_due(arrival, target, horizon))
+            due[falls_due] |= of_urgency[falls_due]
+            met |= of_urgency & (tat <= target)
+        met &= due
+        sums.count("due", due)
+        sums.count("met", met)
+        del due, met, of_urgency
+        due_28 = np.zeros(n, dtype=bool)
+        due_28[first_counted:_count_due(arrival, HOURS_28_DAYS, horizon)] = True
+        sums.count("due_28", due_28)
+        sums.count("late_28", due_28 & ~(tat <= HOURS_28_DAYS))
+        # reported after 28 days, among exams reported by the horizon (how national statistics count it)
+        sums.count("reported_after_28d", after_warmup & (tat > HOURS_28_DAYS))
+    del due_28
     has_tat = after_warmup & ~np.isnan(tat)
-    yield "has_tat", has_tat
-    yield "tat_sum", np.where(has_tat, tat, 0.0)
-    del has_tat
-    target = np.array([u.target_hours for u in scn.urgencies])[ex.urgency]
-    due = after_warmup & (ex.arrival + target <= horizon)
-    yield "due", due
-    with np.errstate(invalid="ignore"):
-        yield "met", due & (tat <= target)
-    del due, target
-    due_28 = after_warmup & (ex.arrival + HOURS_28_DAYS <= horizon)
-    yield "due_28", due_28
-    with np.errstate(invalid="ignore"):
-        yield "late_28", due_28 & ~(tat <= HOURS_28_DAYS)
-    # reported after 28 days, among exams reported by the horizon (how national statistics count it)
-    with np.errstate(invalid="ignore"):
-        yield "reported_after_28d", after_warmup & (tat > HOURS_28_DAYS)
-    del due_28, tat
-    yield "reading_hours", oc.reading_hours
-    ooh = out_of_hours(scn, ex.arrival)
-    yield "acquired_ooh", ooh
-    yield "ooh_sent_out", ooh & (oc.outsourced | oc.teleradiology)
+    sums.count("has_tat", has_tat)
+    sums.add_where("tat_sum", has_tat, tat, overwrite_values=True)
+    del has_tat, tat, after_warmup
+    ooh = out_of_hours(scn, arrival)
+    sums.count("acquired_ooh", ooh)
+    sums.count("ooh_sent_out", ooh & (oc.outsourced | oc.teleradiology))
     del ooh
-    for name in ("core", "home", "brokered", "outsourced", "teleradiology"):
-        yield f"cost_{name}", np.where(oc.route == ROUTE_CODE[name], oc.cost, 0.0)
-    yield "counterfactual_cost", np.nan_to_num(np.where(oc.reported | oc.outsourced | oc.teleradiology,
-                                                        oc.counterfactual, 0.0))
-    yield "commissioner_income", oc.income
-    yield "inter_trust_paid", oc.charge
-    yield from market.contributions(raw, oc)
+    sums.add_by_code({ROUTE_CODE[name]: f"cost_{name}" for name in ("core", "home", "brokered", "outsourced",
+                                                                      "teleradiology")},
+                     route, len(ROUTES), oc.cost)
+    counterfactual = oc.counterfactual
+    # exams reported by any route (in-house, company or night contract) that a company prices
+    sums.add_where("counterfactual_cost", (route != ROUTE_CODE["unreported"]) & ~np.isnan(counterfactual),
+                   counterfactual, overwrite_values=True)
+    del counterfactual
+    sums.add_where("commissioner_income", oc.has_report, oc.income_by_kind[oc.kind],
+                   overwrite_values=True)
+    sums.add("inter_trust_paid", oc.charge)
+    market.add_contributions(sums, raw, oc)
+
+
+def _count_due(arrival: np.ndarray, window: float, horizon: float) -> int:
+    """How many exams (ascending acquisition times) fall due by the horizon: arrival + window <= horizon."""
+    return _first_index(arrival, lambda a: a + window > horizon)
+
+
+def _first_index(ascending: np.ndarray, predicate) -> int:
+    """The first index whose value satisfies `predicate` (False then True along the array; len if never).
+
+    A bisection that applies the elementwise test itself, so a range found this way is exactly the
+    mask the test would give over the whole array, at no per-element cost.
+    """
+    lo, hi = 0, len(ascending)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if predicate(ascending[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 CORE_HOURS = (8.0, 18.0)
@@ -192,20 +264,16 @@ def out_of_hours(scn, arrival: np.ndarray) -> np.ndarray:
 
 
 def on_days(hours: np.ndarray, days: list[int]) -> np.ndarray:
-    """Whether each time (hours since the start) falls on one of `days` (whole days since the start).
+    """Whether each time (hours since the start, ascending, as in the exam table) falls on one of `days`
+    (whole days since the start: floor(hours / 24) is one of them).
 
-    A look-up by day number: np.isin on a few million floats sorts them all.
+    Each day is a run of consecutive times, found by bisection: no per-exam arithmetic and no
+    full-size temporaries (a day number per exam costs three float arrays at the statistics' peak).
     """
-    if not days or not hours.size:
-        return np.zeros(hours.shape, dtype=bool)
-    first = min(days)
-    table = np.zeros(max(days) - first + 1, dtype=bool)
-    table[np.asarray(days) - first] = True
-    index = np.floor(hours / 24)
-    index -= first  # exact: whole numbers
-    inside = (index >= 0) & (index < table.size)
     out = np.zeros(hours.shape, dtype=bool)
-    out[inside] = table[index[inside].astype(np.int64)]
+    for day in sorted(set(days)):
+        first = _first_index(hours, lambda h: np.floor(h / 24) >= day)
+        out[first:_first_index(hours, lambda h: np.floor(h / 24) >= day + 1)] = True
     return out
 
 
@@ -249,11 +317,37 @@ def _segment_quantiles(ordered: np.ndarray, bounds: np.ndarray, q=(0.5, 0.9, 0.9
     return out
 
 
-def _sum_by(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum of `values` per group code. A boolean is counted (exact, and faster than a float-weighted sum)."""
-    if values.dtype == bool:
-        return np.bincount(codes[values], minlength=n_groups).astype(np.float64)
-    return np.bincount(codes, weights=values, minlength=n_groups)
+def _turnaround_quantiles(raw: RawRun, oc: Outcome, cell: np.ndarray, n_trusts: int, per_trust: int
+                          ) -> list[np.ndarray]:
+    """(groups, 3) turnaround median, 90th and 95th percentiles (hours; exams acquired after the
+    warm-up and reported by the horizon) per cell, per trust and for the consortium; NaN where none.
+
+    One trust at a time, its values grouped by cell with a 16-bit (radix) sort: the temporaries are
+    a trust's, not the consortium's. A quantile does not depend on the order of its values.
+    """
+    ex = raw.exams
+    tat = oc.reported_at  # a fresh array: turnaround in place
+    tat -= ex.arrival
+    counted = ~np.isnan(tat)
+    counted[: int(np.searchsorted(ex.arrival, raw.scenario.warmup_hours, side="left"))] = False
+    by_cell = np.full((n_trusts * per_trust, 3), np.nan)
+    by_trust = np.full((n_trusts, 3), np.nan)
+    for t in range(n_trusts):
+        mine = counted & (ex.trust == t)
+        cells = cell[mine] - t * per_trust
+        values = tat[mine]
+        del mine
+        values = values[np.argsort(cells.astype(np.int16) if per_trust < 2**15 else cells, kind="stable")]
+        bounds = np.r_[0, np.cumsum(np.bincount(cells, minlength=per_trust))]
+        by_cell[t * per_trust:(t + 1) * per_trust] = _segment_quantiles(values, bounds)
+        by_trust[t] = _segment_quantiles(values, np.array([0, len(values)]))[0]
+    # the consortium's in place: NaN out what is not counted, and nanquantile (overwrite_input) moves the
+    # rest together inside `tat` rather than copying the year's turnarounds
+    whole = np.full((1, 3), np.nan)
+    if counted.any():
+        np.copyto(tat, np.nan, where=~counted)
+        whole[0] = np.nanquantile(tat, (0.5, 0.9, 0.95), overwrite_input=True)
+    return [by_cell, by_trust, whole]
 
 
 def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -265,36 +359,32 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     modalities = np.array([m.code for m in scn.modalities], dtype=object)
     urgencies = np.array([u.code for u in scn.urgencies], dtype=object)
     cell = (ex.trust.astype(np.int64) * n_m + ex.modality) * n_u + ex.urgency
-    present = np.flatnonzero(np.bincount(cell, minlength=len(trusts) * n_m * n_u))
+    n_cells = len(trusts) * n_m * n_u
+    # sums are additive: once per cell, then cells add up into trusts and the consortium
+    sums = CellSums(cell, n_cells)
+    _add_contributions(sums, raw, oc)
+    by_cell = sums.finish()
+    del sums
+    present = np.flatnonzero(by_cell["initial_backlog"] + by_cell["arrivals"])
     levels = [  # (number of codes, labels of the codes kept)
-        (len(trusts) * n_m * n_u,
-         (trusts[present // n_u // n_m], modalities[present // n_u % n_m], urgencies[present % n_u]), present),
+        (n_cells, (trusts[present // n_u // n_m], modalities[present // n_u % n_m], urgencies[present % n_u]),
+         present),
         (len(trusts), (trusts, ALL, ALL), np.arange(len(trusts))),
         (1, (ALL, ALL, ALL), np.array([0])),
     ]
-    # sums are additive: bincount once per cell, then add cells up into trusts and the consortium
-    by_cell = {name: _sum_by(cell, w, levels[0][0]) for name, w in _contributions(raw, oc)}
     summed = [by_cell,
               {name: v.reshape(len(trusts), -1).sum(axis=1) for name, v in by_cell.items()},
               {name: v.sum(keepdims=True) for name, v in by_cell.items()}]
-    tat = oc.reported_at - ex.arrival
-    has_tat = (ex.arrival >= scn.warmup_hours) & ~np.isnan(tat)
-    tat = tat[has_tat]
-    # cells of a trust are consecutive codes, so one sort by cell groups every level's values together
-    # (a quantile does not depend on the order of the values it is taken over)
-    tat_cell = cell[has_tat]
-    tat = tat[np.argsort(tat_cell.astype(np.int16) if levels[0][0] < 2**15 else tat_cell, kind="stable")]
-    cells_before = np.r_[0, np.cumsum(np.bincount(tat_cell, minlength=levels[0][0]))]
-    del tat_cell
-    per_trust = n_m * n_u
-    bounds = [cells_before, cells_before[::per_trust], cells_before[[0, -1]]]
-    counterfactual_defined = not np.isnan(oc.counterfactual).all()
+    quantiles = _turnaround_quantiles(raw, oc, cell, len(trusts), n_m * n_u)
+    del cell
+    present_kinds = np.flatnonzero(np.bincount(oc.kind, minlength=len(oc.counterfactual_by_kind)))
+    counterfactual_defined = not np.isnan(oc.counterfactual_by_kind[present_kinds]).all()
     wte_hours = scn.finance.premium_hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
     frames = []
     capacity = capacity_cost_by_trust(raw)
     received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))
     for k, (n_groups, (t, m, u), keep) in enumerate(levels):
-        values = _finish(summed[k], _segment_quantiles(tat, bounds[k]), counterfactual_defined, wte_hours)
+        values = _finish(summed[k], quantiles[k], counterfactual_defined, wte_hours)
         if k > 0:  # per trust and consortium: capacity is paid by trust, charges received by the reading trust
             whole = k == 2
             values["inter_trust_received"] = received.sum(keepdims=True) if whole else received
@@ -316,20 +406,30 @@ def flow_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     charge for brokered reads, nothing for core reads)."""
     scn = raw.scenario
     n_t, n_r = len(scn.trusts), len(ROUTES)
-    read = np.flatnonzero(oc.reported)
-    code = (raw.exams.trust[read].astype(np.int64) * n_t + oc.reading_trust[read]) * n_r + oc.route[read]
-    size = n_t * n_t * n_r
-    paid = np.where(oc.route == ROUTE_CODE["home"], oc.cost, oc.charge)[read]
+    # every exam gets a bin (owning trust, reading trust or none, route); the bins of in-house routes
+    # hold exactly the reported exams, so no index of them is needed
+    code = raw.exams.trust.astype(np.int64)
+    code *= n_t + 1
+    code += oc.reading_trust
+    code += 1
+    code *= n_r
+    code += oc.route
+    size = n_t * (n_t + 1) * n_r
     exams = np.bincount(code, minlength=size)
-    keep = np.flatnonzero(exams)
+    hours = np.bincount(code, weights=oc.reading_hours, minlength=size)
+    route = np.arange(size) % n_r
+    paid = np.where(route == ROUTE_CODE["home"], np.bincount(code, weights=oc.cost, minlength=size),
+                    np.bincount(code, weights=oc.charge, minlength=size))
+    del code
+    keep = np.flatnonzero((exams > 0) & np.isin(route, IN_HOUSE))
     codes = np.array(scn.trust_codes, dtype=object)
     return pd.DataFrame({
-        "owning_trust": codes[keep // n_r // n_t],
-        "reading_trust": codes[keep // n_r % n_t],
+        "owning_trust": codes[keep // n_r // (n_t + 1)],
+        "reading_trust": codes[keep // n_r % (n_t + 1) - 1],
         "route": np.array(ROUTES, dtype=object)[keep % n_r],
         "exams": exams[keep],
-        "reading_hours": np.bincount(code, weights=oc.reading_hours[read], minlength=size)[keep],
-        "paid_gbp": np.bincount(code, weights=paid, minlength=size)[keep],
+        "reading_hours": hours[keep],
+        "paid_gbp": paid[keep],
     })
 
 
@@ -396,10 +496,14 @@ def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     (finishing the exam in hand after a session), exams read and utilisation (busy share inside sessions)."""
     scn = raw.scenario
     n = len(raw.reporters)
-    started = raw.reader >= 0
-    reader = raw.reader[started]
-    hours = np.bincount(reader, weights=oc.reading_hours[started], minlength=n)
-    exams = np.bincount(raw.reader[oc.reported], minlength=n)
+    # one bin per reporter after a bin for nobody (reader -1): no gathers of the year's exams
+    bin_of = raw.reader.astype(np.int64)
+    bin_of += 1
+    hours = np.bincount(bin_of, weights=oc.reading_hours, minlength=n + 1)[1:]
+    bin_of *= 2
+    bin_of += oc.reported
+    exams = np.bincount(bin_of, minlength=2 * (n + 1))[3::2]
+    del bin_of
     session = np.array([r.session_hours for r in raw.reporters])
     inside, overtime = session_split(raw)
     with np.errstate(invalid="ignore", divide="ignore"):

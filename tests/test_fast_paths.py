@@ -13,8 +13,9 @@ from sim.metrics import on_days, price_kinds
 def test_day_lookup_is_isin_on_whole_days():
     rng = np.random.default_rng(0)
     days = [-3, 0, 1, 7, 40, 41, 364]
-    hours = np.concatenate([rng.uniform(-200, 9000, 20_000), np.arange(-96, 9000, 24.0),  # midnights
-                            np.arange(-96, 9000, 24.0) - 1e-9])  # just before them
+    midnights = np.arange(-96, 9000, 24.0)
+    hours = np.sort(np.concatenate([rng.uniform(-200, 9000, 20_000), midnights,
+                                    midnights - 1e-9, np.nextafter(midnights, -np.inf)]))  # just before them
     assert np.array_equal(on_days(hours, days), np.isin(np.floor(hours / 24), days))
     assert not on_days(hours, []).any()
 
@@ -32,3 +33,43 @@ def test_prices_per_combination_equal_prices_per_exam():
         np.testing.assert_array_equal(per_combination[kind], per_exam)  # NaN where there is no price, on both sides
     night = teleradiology_price(scn, m, b, u)[kind]
     assert np.isnan(night).any() and np.isfinite(night).any()  # the comparison covered both covered and uncovered work
+
+
+def test_cell_sums_equal_masked_sums_exactly():
+    """Verification of sim.cell_sums: packed counts and keyed weighted sums give the bit-identical
+    results of one masked array and one bincount per metric (the code they replaced)."""
+    from sim.cell_sums import FLAGS_PER_BYTE, CellSums
+
+    rng = np.random.default_rng(3)
+    n, n_groups = 50_000, 37
+    group = rng.integers(0, n_groups, n)
+    values = rng.lognormal(0.0, 2.0, n)
+    values[rng.random(n) < 0.05] = np.nan  # NaN outside a condition must not leak into its sum
+    code = rng.integers(0, 5, n).astype(np.int8)
+    conditions = [rng.random(n) < p for p in np.linspace(0.01, 0.99, 2 * FLAGS_PER_BYTE + 3)]  # three flushes
+    sums = CellSums(group, n_groups)
+    for k, condition in enumerate(conditions):
+        sums.count(f"flag_{k}", condition)
+    finite = ~np.isnan(values)
+    sums.add_where("kept", finite & conditions[0], values)
+    sums.add_where("overwritten", finite & conditions[1], values.copy(), overwrite_values=True)
+    sums.add_by_code({1: "code_1", 4: "code_4"}, code, 5, np.nan_to_num(values))
+    sums.add("all", np.nan_to_num(values))
+    got = sums.finish()
+    for k, condition in enumerate(conditions):
+        np.testing.assert_array_equal(got[f"flag_{k}"], np.bincount(group[condition], minlength=n_groups))
+    for name, condition in (("kept", finite & conditions[0]), ("overwritten", finite & conditions[1])):
+        np.testing.assert_array_equal(got[name], np.bincount(group, np.where(condition, values, 0.0), n_groups))
+    for c in (1, 4):
+        np.testing.assert_array_equal(got[f"code_{c}"],
+                                      np.bincount(group, np.where(code == c, np.nan_to_num(values), 0.0), n_groups))
+    np.testing.assert_array_equal(got["all"], np.bincount(group, np.nan_to_num(values), n_groups))
+
+
+def test_time_windows_by_bisection_equal_the_elementwise_test():
+    from sim.metrics import _count_due
+
+    rng = np.random.default_rng(5)
+    arrival = np.sort(np.concatenate([rng.uniform(-100, 2000, 10_000), [1000.0 - 72, np.nextafter(1000.0 - 72, 0)]]))
+    for window in (1.0, 72.0, 672.0, 0.1):
+        assert _count_due(arrival, window, 1000.0) == np.count_nonzero(arrival + window <= 1000.0)
