@@ -322,31 +322,28 @@ def _turnaround_quantiles(raw: RawRun, oc: Outcome, cell: np.ndarray, n_trusts: 
     """(groups, 3) turnaround median, 90th and 95th percentiles (hours; exams acquired after the
     warm-up and reported by the horizon) per cell, per trust and for the consortium; NaN where none.
 
-    One trust at a time, its values grouped by cell with a 16-bit (radix) sort: the temporaries are
-    a trust's, not the consortium's. A quantile does not depend on the order of its values.
+    One stable sort by cell (a 16-bit radix sort) groups every level's values together: a trust's
+    cells are consecutive codes. A quantile does not depend on the order of its values, so the
+    consortium's is taken last, partitioning the sorted values in place.
     """
-    ex = raw.exams
     tat = oc.reported_at  # a fresh array: turnaround in place
-    tat -= ex.arrival
+    tat -= raw.exams.arrival
     counted = ~np.isnan(tat)
-    counted[: int(np.searchsorted(ex.arrival, raw.scenario.warmup_hours, side="left"))] = False
-    by_cell = np.full((n_trusts * per_trust, 3), np.nan)
-    by_trust = np.full((n_trusts, 3), np.nan)
-    for t in range(n_trusts):
-        mine = counted & (ex.trust == t)
-        cells = cell[mine] - t * per_trust
-        values = tat[mine]
-        del mine
-        values = values[np.argsort(cells.astype(np.int16) if per_trust < 2**15 else cells, kind="stable")]
-        bounds = np.r_[0, np.cumsum(np.bincount(cells, minlength=per_trust))]
-        by_cell[t * per_trust:(t + 1) * per_trust] = _segment_quantiles(values, bounds)
-        by_trust[t] = _segment_quantiles(values, np.array([0, len(values)]))[0]
-    # the consortium's in place: NaN out what is not counted, and nanquantile (overwrite_input) moves the
-    # rest together inside `tat` rather than copying the year's turnarounds
+    counted[: int(np.searchsorted(raw.exams.arrival, raw.scenario.warmup_hours, side="left"))] = False
+    values = tat[counted]
+    del tat
+    n_cells = n_trusts * per_trust
+    cells = cell[counted]
+    del counted
+    cells = cells.astype(np.int16) if n_cells < 2**15 else cells
+    values = values[np.argsort(cells, kind="stable")]
+    cells_before = np.r_[0, np.cumsum(np.bincount(cells, minlength=n_cells))]
+    del cells
+    by_cell = _segment_quantiles(values, cells_before)
+    by_trust = _segment_quantiles(values, cells_before[::per_trust])
     whole = np.full((1, 3), np.nan)
-    if counted.any():
-        np.copyto(tat, np.nan, where=~counted)
-        whole[0] = np.nanquantile(tat, (0.5, 0.9, 0.95), overwrite_input=True)
+    if values.size:
+        whole[0] = np.quantile(values, (0.5, 0.9, 0.95), overwrite_input=True)
     return [by_cell, by_trust, whole]
 
 

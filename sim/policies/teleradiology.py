@@ -86,7 +86,10 @@ class NightTeleradiology:
 
     def parked(self, engine: "Engine") -> np.ndarray:
         """Covered exams acquired inside a cover window go to the company on acquisition."""
-        return self.queue_filter(engine) & in_windows(self.config, engine.exams.arrival)
+        parked = self.queue_filter(engine)
+        covered = np.flatnonzero(parked)  # the window test only where it matters (~15% of exams by default)
+        parked[covered] = in_windows(self.config, engine.exams.arrival[covered])
+        return parked
 
     def route_parked(self, engine: "Engine", direct: np.ndarray) -> None:
         """Record the outcome of the exams routed to the company on acquisition (`direct` mask)."""
