@@ -317,7 +317,17 @@ def _segment_quantiles(ordered: np.ndarray, bounds: np.ndarray, q=(0.5, 0.9, 0.9
     return out
 
 
-def _turnaround_quantiles(raw: RawRun, oc: Outcome, cell: np.ndarray, n_trusts: int, per_trust: int
+def _cell_codes(ex, n_modalities: int, n_urgencies: int, dtype) -> np.ndarray:
+    """Each exam's trust x modality x urgency cell (a trust's cells are consecutive codes)."""
+    cell = ex.trust.astype(dtype)
+    cell *= n_modalities
+    cell += ex.modality
+    cell *= n_urgencies
+    cell += ex.urgency
+    return cell
+
+
+def _turnaround_quantiles(raw: RawRun, oc: Outcome, n_trusts: int, n_modalities: int, n_urgencies: int
                           ) -> list[np.ndarray]:
     """(groups, 3) turnaround median, 90th and 95th percentiles (hours; exams acquired after the
     warm-up and reported by the horizon) per cell, per trust and for the consortium; NaN where none.
@@ -332,10 +342,10 @@ def _turnaround_quantiles(raw: RawRun, oc: Outcome, cell: np.ndarray, n_trusts: 
     counted[: int(np.searchsorted(raw.exams.arrival, raw.scenario.warmup_hours, side="left"))] = False
     values = tat[counted]
     del tat
+    per_trust = n_modalities * n_urgencies
     n_cells = n_trusts * per_trust
-    cells = cell[counted]
+    cells = _cell_codes(raw.exams, n_modalities, n_urgencies, np.int16 if n_cells < 2**15 else np.int64)[counted]
     del counted
-    cells = cells.astype(np.int16) if n_cells < 2**15 else cells
     values = values[np.argsort(cells, kind="stable")]
     cells_before = np.r_[0, np.cumsum(np.bincount(cells, minlength=n_cells))]
     del cells
@@ -355,7 +365,7 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     trusts = np.array(scn.trust_codes, dtype=object)
     modalities = np.array([m.code for m in scn.modalities], dtype=object)
     urgencies = np.array([u.code for u in scn.urgencies], dtype=object)
-    cell = (ex.trust.astype(np.int64) * n_m + ex.modality) * n_u + ex.urgency
+    cell = _cell_codes(ex, n_m, n_u, np.int64)
     n_cells = len(trusts) * n_m * n_u
     # sums are additive: once per cell, then cells add up into trusts and the consortium
     sums = CellSums(cell, n_cells)
@@ -372,8 +382,8 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     summed = [by_cell,
               {name: v.reshape(len(trusts), -1).sum(axis=1) for name, v in by_cell.items()},
               {name: v.sum(keepdims=True) for name, v in by_cell.items()}]
-    quantiles = _turnaround_quantiles(raw, oc, cell, len(trusts), n_m * n_u)
     del cell
+    quantiles = _turnaround_quantiles(raw, oc, len(trusts), n_m, n_u)
     present_kinds = np.flatnonzero(np.bincount(oc.kind, minlength=len(oc.counterfactual_by_kind)))
     counterfactual_defined = not np.isnan(oc.counterfactual_by_kind[present_kinds]).all()
     wte_hours = scn.finance.premium_hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK

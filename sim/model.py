@@ -119,7 +119,7 @@ class Engine:
         records = {name: rows for i in self.interventions if hasattr(i, "records") for name, rows in i.records().items()}
         return RawRun(self.scenario, self.seed, self.replication, self.exams, self.reporters,
                       events=self.events_scheduled(), outages=self.outages, records=records,
-                      **self.worklists.outcome_arrays())
+                      **self.worklists.take_outcome_arrays())
 
     def events_scheduled(self) -> int:
         """SimPy events scheduled so far (read from SimPy's event-id counter, which is not public API)."""

@@ -228,11 +228,15 @@ class Worklists:
         return p
 
     # -- results in exam order ---------------------------------------------------------------
-    def outcome_arrays(self) -> dict[str, np.ndarray]:
+    def take_outcome_arrays(self) -> dict[str, np.ndarray]:
+        """The per-exam records in exam order, moved out: each record's buffer is emptied once copied
+        (the run is over), so a consortium-year holds one record twice at a time, not all four."""
         pos = self.position_of_exam
-        return {
-            "left_at": np.frombuffer(self.left_at, dtype=np.float64)[pos],
-            "done_at": np.frombuffer(self.done_at, dtype=np.float64)[pos],
-            "reader": np.frombuffer(self.reader, dtype=np.intc)[pos].astype(np.int32),  # -1: nobody
-            "route": np.frombuffer(self.route, dtype=np.int8)[pos],
-        }
+        out = {}
+        for name, typecode in (("left_at", np.float64), ("done_at", np.float64), ("reader", np.intc),
+                               ("route", np.int8)):
+            record = getattr(self, name)
+            out[name] = np.frombuffer(record, dtype=typecode)[pos]
+            del record[:]  # frees the buffer: the reporters' finished generators still refer to the array
+        out["reader"] = out["reader"].astype(np.int32, copy=False)  # -1: nobody
+        return out
