@@ -138,3 +138,26 @@ def backlog_only_data(blocks: list[tuple[str, str, int, float]], staff: list[dic
         data["staff"] = staff
     data.pop("outsourcing")
     return data
+
+
+def run_reading_sentinels(engine) -> tuple:
+    """Run `engine` and return (raw run, its worklists' records at the queues' sentinel positions).
+
+    The run's end moves the per-position records out of the worklists (sim.worklist.
+    Worklists.take_outcome_arrays empties them), so the sentinels are read just before."""
+    import numpy as np
+
+    wl = engine.worklists
+    sentinel = np.asarray(wl.q_end)
+    records = {}
+    take = wl.take_outcome_arrays
+
+    def take_after_reading_sentinels():
+        for name, dtype in (("route", np.int8), ("left_at", np.float64), ("reader", np.intc)):
+            records[name] = np.frombuffer(getattr(wl, name), dtype=dtype)[sentinel].copy()
+        return take()
+
+    wl.take_outcome_arrays = take_after_reading_sentinels
+    raw = engine.run()
+    assert len(wl.left_at) == len(wl.done_at) == 0  # moved out, not copied: the buffers are freed
+    return raw, records

@@ -32,7 +32,7 @@ from sim.metrics import backlog_series, metrics_table
 from sim.model import Engine, simulate
 from sim.policies.teleradiology import in_windows, window_starts
 from sim.worklist import ROUTE_CODE
-from tests.scenarios import ALL_DAYS, HOURS_PER_YEAR, build, mmc_data, two_trust_data
+from tests.scenarios import ALL_DAYS, HOURS_PER_YEAR, build, mmc_data, run_reading_sentinels, two_trust_data
 
 CORE, OUTSOURCED, UNREPORTED = ROUTE_CODE["core"], ROUTE_CODE["outsourced"], ROUTE_CODE["unreported"]
 TELE = ROUTE_CODE["teleradiology"]
@@ -279,7 +279,9 @@ def small_scenarios(draw) -> dict:
 def test_random_scenarios_keep_the_invariants(data, seed):
     scn = build(data)
     engine = Engine(scn, seed, 0)
-    raw = engine.run()
+    raw, at_sentinels = run_reading_sentinels(engine)
+    wl = engine.worklists
+    sentinel = np.asarray(wl.q_end)
     ex, horizon = raw.exams, scn.horizon_hours
     n = len(ex)
 
@@ -295,13 +297,11 @@ def test_random_scenarios_keep_the_invariants(data, seed):
     assert {k: int(totals.loc["ALL", k]) for k in COUNTS} == raw_counts(raw)
 
     # each exam has its own worklist position (read at most once); sentinels are never read
-    wl = engine.worklists
     positions = wl.position_of_exam
     assert len(np.unique(positions)) == n
-    sentinel = np.asarray(wl.q_end)
     assert not np.isin(positions, sentinel).any()
-    assert np.all(np.frombuffer(wl.route, dtype=np.int8)[sentinel] == UNREPORTED)
-    assert np.all(np.isnan(np.frombuffer(wl.left_at, dtype=np.float64)[sentinel]))
+    assert np.all(at_sentinels["route"] == UNREPORTED)
+    assert np.all(np.isnan(at_sentinels["left_at"]))
 
     # outcome records are consistent with the route
     core, out, waiting = raw.route == CORE, raw.route == OUTSOURCED, raw.route == UNREPORTED
