@@ -85,6 +85,7 @@ class Engine:
             self.routing.on_extend = self._borrowed_list_extended
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
+        self._route_of_queue: dict[tuple[int, int, int], list[int]] = {}
 
     def _prepare_interventions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Queue tags (one bit per intervention that takes whole queues) and the exams routed before
@@ -250,6 +251,11 @@ class Engine:
         # exactly that of scanning every queue.
         plan = list(zip(groups, self.group_ids(groups, flags)))
         floor = self.group_floor
+        # the route an ordinary (not lent) read records, by queue: the reader's own trust or agreement work
+        key = (home, own_route, cross_route)
+        if key not in self._route_of_queue:  # one list per kind of session, not per session
+            self._route_of_queue[key] = [own_route if t == home else cross_route for t in trust_of]
+        route_of_queue = self._route_of_queue[key]
         inf = float("inf")
         in_episode = wl.in_episode
         for start, end in intervals:
@@ -331,24 +337,21 @@ class Engine:
                         break
                 p = ptr[best]
                 ptr[best] = p + 1
-                owner = trust_of[best]
                 done = begin + work[p] * inv_speed
                 if extra_hours is not None:
                     done += extra_hours[p]
                 if lent:
                     done += overhead
                     route[p] = cross_route
-                elif owner == home:
-                    route[p] = own_route
-                else:  # agreement (or pooled) work: static, no broker quota
-                    route[p] = cross_route
+                else:  # own work, or agreement (or pooled) work: static, no broker quota
+                    route[p] = route_of_queue[best]
                 left_at[p] = begin
                 done_at[p] = done
                 reader[p] = index
                 if in_episode is not None and in_episode[p] and (flags is None or begin <= now):
                     done = self._take_episode(index, p, picked, done, inv_speed, extra_hours, route[p])
                 if lent and self.on_cross_read is not None:
-                    self.on_cross_read(owner, home, done - begin)
+                    self.on_cross_read(trust_of[best], home, done - begin)
                 busy_until[index] = done
                 if flags is not None and begin > now:  # committed ahead: stay wakeable until the arrival
                     self._idle[index] = env.active_process
@@ -357,18 +360,19 @@ class Engine:
                     except simpy.Interrupt:  # the broker opened work to this reporter
                         pass
                     self._idle[index] = None
-                    if env.now < begin and ptr[best] == p + 1:  # release the commitment
+                    now = env._now
+                    if now < begin and ptr[best] == p + 1:  # release the commitment
                         ptr[best] = p
                         self._head_moved_back(best)
                         left_at[p] = done_at[p] = float("nan")
                         reader[p] = -1
                         route[p] = 0
-                        busy_until[index] = env.now
+                        busy_until[index] = now
                         continue
                     if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
                         done = self._take_episode(index, p, picked, done, inv_speed, extra_hours, route[p])
                         busy_until[index] = done
-                yield timeout(done - env._now)
+                yield timeout(done - now)  # `now` is the clock: read again after any wait above
 
     def borrowed_flags(self, index: int, groups: list[list[int]]) -> list[bool] | None:
         """Per group, whether it is a borrowed list a broker opens and closes; None when none is."""
