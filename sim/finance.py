@@ -88,18 +88,19 @@ def counterfactual_price(scn: Scenario, modality: np.ndarray, band: np.ndarray, 
 
 
 def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, reader: np.ndarray,
-               hourly_cost: np.ndarray, modality: np.ndarray, band: np.ndarray, kind: np.ndarray,
-               price_by_kind: np.ndarray, night_price_by_kind: np.ndarray) -> np.ndarray:
+               hourly_cost: np.ndarray, kind: np.ndarray, price_by_kind: np.ndarray,
+               night_price_by_kind: np.ndarray) -> np.ndarray:
     """£ per exam by route: marginal spend for home, outsourced and teleradiology; for core and
     brokered reads the salaried reading time (part of the cost of capacity, not extra spend).
-    Company prices come per modality x band x urgency combination (`kind`, price_kinds)."""
+    Prices come per modality x band x urgency combination (`kind`, price_kinds)."""
     cost = np.zeros(route.shape)
     salaried = (route == ROUTE_CODE["core"]) | (route == ROUTE_CODE["brokered"])
     # masked, in place: no index arrays the length of the year's exams
     np.multiply(reading_hours, hourly_cost[reader], out=cost, where=salaried)
     del salaried
+    modality, band, _ = kind_codes(scn)
     home = route == ROUTE_CODE["home"]
-    cost[home] = tariff(scn, "insourcing_tariff", modality[home], band[home])
+    cost[home] = tariff(scn, "insourcing_tariff", modality, band)[kind[home]]
     outsourced = route == ROUTE_CODE["outsourced"]
     cost[outsourced] = price_by_kind[kind[outsourced]]
     night = route == ROUTE_CODE["teleradiology"]
@@ -107,9 +108,10 @@ def route_cost(scn: Scenario, route: np.ndarray, reading_hours: np.ndarray, read
     return cost
 
 
-def inter_trust_charge(scn: Scenario, route: np.ndarray, modality: np.ndarray, band: np.ndarray) -> np.ndarray:
+def inter_trust_charge(scn: Scenario, route: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """£ the owning trust pays the reading trust per brokered exam (0 for every other route)."""
     charge = np.zeros(route.shape)
     brokered = route == ROUTE_CODE["brokered"]
-    charge[brokered] = tariff(scn, "inter_trust_charge", modality[brokered], band[brokered])
+    modality, band, _ = kind_codes(scn)
+    charge[brokered] = tariff(scn, "inter_trust_charge", modality, band)[kind[brokered]]
     return charge

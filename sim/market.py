@@ -52,7 +52,10 @@ def posted_mask(raw: "RawRun") -> np.ndarray:
     cfg = scn.home_reporting
     if cfg is None or not cfg.enabled:
         return np.zeros(len(ex), dtype=bool)
-    posted_at = np.maximum(ex.arrival + cfg.min_age_hours, go_live_hours(scn)[ex.trust])
+    posted_at = ex.arrival + cfg.min_age_hours
+    go_live = go_live_hours(scn)
+    if np.isfinite(go_live).any():  # a rollout: work is posted no earlier than its trust's go-live
+        np.maximum(posted_at, go_live[ex.trust], out=posted_at)
     with np.errstate(invalid="ignore"):
         still_waiting = np.isnan(raw.left_at) | (raw.left_at >= posted_at)
     return home_eligible(scn, ex) & (posted_at < scn.horizon_hours) & still_waiting

@@ -119,10 +119,10 @@ def outcome(raw: RawRun) -> Outcome:
     reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     kind, (m, b, u) = price_kinds(scn, ex)
     # prices per modality x band x urgency combination, gathered only where a route uses them
-    cost = route_cost(scn, route, _reading_hours(raw), raw.reader, hourly_cost, ex.modality, ex.band, kind,
-                      outsourcing_price(scn, m, b, u), teleradiology_price(scn, m, b, u))
+    cost = route_cost(scn, route, _reading_hours(raw), raw.reader, hourly_cost, kind, outsourcing_price(scn, m, b, u),
+                      teleradiology_price(scn, m, b, u))
     return Outcome(raw, route, reported, outsourced, night, reporter_trust[raw.reader], cost,
-                   inter_trust_charge(scn, route, ex.modality, ex.band),
+                   inter_trust_charge(scn, route, kind),
                    kind, counterfactual_price(scn, m, b, u), tariff(scn, "commissioner_income", m, b))
 
 

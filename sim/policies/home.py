@@ -48,18 +48,27 @@ def offer_slots(config: HomeReporting, horizon_hours: float) -> list[tuple[float
 
 
 def home_eligible(scn: Scenario, exams: ExamTable) -> np.ndarray:
-    """Whether an extra session may read each exam (its urgency, modality and, for posted work, price)."""
+    """Whether an extra session may read each exam (its urgency, modality and, for posted work, price).
+
+    All three depend on the exam's modality x band x urgency only: decided once per combination."""
+    from sim.finance import price_kinds
+
+    kind, (modality, band, urgency) = price_kinds(scn, exams)
+    return _eligible(scn, modality, band, urgency)[kind]
+
+
+def _eligible(scn: Scenario, modality: np.ndarray, band: np.ndarray, urgency: np.ndarray) -> np.ndarray:
     cfg = scn.home_reporting
-    ok = np.ones(len(exams), dtype=bool)
+    ok = np.ones(len(modality), dtype=bool)
     if cfg.urgencies:
-        ok &= np.isin(exams.urgency, [i for i, u in enumerate(scn.urgencies) if u.code in cfg.urgencies])
+        ok &= np.isin(urgency, [i for i, u in enumerate(scn.urgencies) if u.code in cfg.urgencies])
     if cfg.modalities:
-        ok &= np.isin(exams.modality, [i for i, m in enumerate(scn.modalities) if m.code in cfg.modalities])
+        ok &= np.isin(modality, [i for i, m in enumerate(scn.modalities) if m.code in cfg.modalities])
     if cfg.reads == "posted":
         from sim.finance import outsourcing_price, tariff
 
-        price = outsourcing_price(scn, exams.modality, exams.band, exams.urgency)
-        ok &= tariff(scn, "insourcing_tariff", exams.modality, exams.band) < np.nan_to_num(price, nan=-np.inf)
+        price = outsourcing_price(scn, modality, band, urgency)
+        ok &= tariff(scn, "insourcing_tariff", modality, band) < np.nan_to_num(price, nan=-np.inf)
     return ok
 
 
