@@ -27,10 +27,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.loading import ScenarioError
+from sim.loading import ScenarioError, load_scenario
 from sim.metrics import metrics_table, outcome
 from sim.model import Engine, outage_intervals, simulate
 from sim.policies import BrokeredRouting, HomeSessions, TheBroker
+from sim.policies.brokered import _PlannedCapacity
 from sim.policies.home import offer_slots
 from sim.scenario import HOURS_PER_WEEK, HomeReporting, Session
 from sim.worklist import ROUTE_CODE
@@ -331,6 +332,23 @@ def test_brokered_groups_interleave_own_work_and_borrowed_lists_by_priority():
     assert all(not live for k, live in routing.shared.items() if k[0] == 0)
     routing.close(0, 1)
     assert all(not live for live in routing.shared.values())
+
+
+def test_planned_capacity_of_each_window_is_its_direct_interpolation():
+    """Planned hours are worked out for a block of windows ahead (the broker's clock adding its cadence);
+    each is exactly the window's own interpolation, also when the clock leaves the predicted times."""
+    engine = Engine(load_scenario("params/scenarios/brokered.toml").with_changes({"horizon_weeks": 1}), SEED, 0)
+    capacity = _PlannedCapacity(engine, 0.2, 5.3)
+    now = 0.0
+    seen: set[float] = set()
+    for step in range(800):  # across blocks, within the week
+        if step in (300, 301, 520):
+            now += 0.05  # off the predicted clock
+        planned = capacity.planned(now)
+        assert planned == capacity._direct(now, now + 5.3), step
+        seen.update(planned)
+        now += 0.2
+    assert len(seen) > 100  # the windows' planned hours vary (the check is not vacuous)
 
 
 # -- home reporting -------------------------------------------------------------------------------

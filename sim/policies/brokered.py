@@ -160,7 +160,7 @@ class TheBroker:
     def _run(self, engine: "Engine"):
         cfg = self.config
         n_trusts = len(engine.scenario.trusts)
-        capacity = _PlannedCapacity(engine)
+        capacity = _PlannedCapacity(engine, cfg.cadence_hours, cfg.lookahead_hours)
         work = _QueueWork(engine, cfg.lookahead_hours, cfg.cadence_hours)
         live_from = go_live_hours(engine.scenario)
         candidates: dict[int, list[tuple[int, int]]] = {}  # donor -> (receiver, reader's profile there)
@@ -170,7 +170,7 @@ class TheBroker:
             now = engine.env.now
             live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop below
             need = work.at(now)  # per queue: waiting + forecast reading hours
-            plan = capacity.between(now, now + cfg.lookahead_hours)  # (trust, profile) -> hours
+            plan = dict(zip(capacity.keys, capacity.planned(now)))  # (trust, profile) -> hours in [now, now + lookahead]
             deficit, spare = _within_trusts(work, need, plan, n_trusts)
             for pair in list(self.quota):
                 self.routing.close(*pair)
@@ -268,10 +268,21 @@ class _QueueWork:
 
 
 class _PlannedCapacity:
-    """Session hours each (home trust, reporter profile) has planned in a window (from the timetables)."""
+    """Session hours each (home trust, reporter profile) has planned in a window (from the timetables).
 
-    def __init__(self, engine: "Engine"):
+    The broker asks for the window [now, now + lookahead] at now = t0, t0 + c, (t0 + c) + c, ... (SimPy's
+    clock adds the cadence c once per rebalancing). Those windows are worked out a block at a time with
+    one vectorised np.interp per key, rather than one call per key every rebalancing: np.cumsum adds in
+    sequence, so it reproduces the clock's values exactly, and np.interp of a point does not depend on
+    the other points interpolated with it. Each call checks that `now` is the predicted value and
+    otherwise interpolates its window directly.
+    """
+
+    BLOCK = 256  # windows per block: two interpolations of 256 points per key every 256 rebalancings
+
+    def __init__(self, engine: "Engine", cadence: float, lookahead: float):
         wl = engine.worklists
+        self.cadence, self.lookahead = cadence, lookahead
         self.keys: list[tuple[int, int]] = []
         self.times, self.cumulative = [], []
         groups: dict[tuple[int, int], list] = {}
@@ -290,14 +301,45 @@ class _PlannedCapacity:
             self.keys.append(key)
             self.times.append(times)
             self.cumulative.append(hours)
+        self._starts: list[float] = []  # the block's predicted window starts
+        self._rows: list[list[float]] = []  # per window of the block: hours per key (in the order of `keys`)
+        self._next = 0  # the block's next window
 
-    def between(self, start: float, end: float) -> dict[tuple[int, int], float]:
-        out = {}
-        window = [start, end]  # both ends in one interpolation call per key (called hourly)
-        for key, times, hours in zip(self.keys, self.times, self.cumulative):
+    def _direct(self, start: float, end: float) -> list[float]:
+        out = []
+        window = [start, end]  # both ends in one interpolation call per key
+        for times, hours in zip(self.times, self.cumulative):
             if len(times):
                 at_start, at_end = np.interp(window, times, hours)
-                out[key] = float(at_end - at_start)
+                out.append(float(at_end - at_start))
             else:
-                out[key] = 0.0
+                out.append(0.0)
         return out
+
+    def planned(self, now: float) -> list[float]:
+        """Hours per key (in the order of `keys`) planned in [now, now + lookahead]; the caller must not
+        change the list."""
+        if self._next == len(self._starts):  # block used up (or none yet): the next one starts at `now`
+            self._fill(now)
+        if self._starts[self._next] != now:  # off the predicted clock: this window directly, a new block next time
+            self._starts = self._rows = []
+            self._next = 0
+            return self._direct(now, now + self.lookahead)
+        row = self._rows[self._next]
+        self._next += 1
+        return row
+
+    def _fill(self, now: float) -> None:
+        steps = np.full(self.BLOCK, self.cadence)
+        steps[0] = now
+        starts = np.cumsum(steps)  # now, now + c, (now + c) + c, ...: the clock's own additions
+        ends = starts + self.lookahead
+        columns = []
+        for times, hours in zip(self.times, self.cumulative):
+            if len(times):
+                columns.append(np.interp(ends, times, hours) - np.interp(starts, times, hours))
+            else:
+                columns.append(np.zeros(self.BLOCK))
+        self._starts = starts.tolist()
+        self._rows = np.column_stack(columns).tolist() if columns else [[] for _ in range(self.BLOCK)]
+        self._next = 0
