@@ -238,10 +238,12 @@ class _QueueWork:
         wl = self.wl = engine.worklists
         self.arrival = engine.exams.arrival  # sorted by acquisition time
         starts = np.asarray(wl.q_start, dtype=np.int64)
-        queue = np.searchsorted(starts, wl.position_of_exam, side="right") - 1
-        real = wl.position_of_exam < np.asarray(wl.q_end, dtype=np.int64)[np.maximum(queue, 0)] if len(starts) else \
-            np.zeros(len(queue), dtype=bool)
-        self.queue_of_exam = np.where(real & (queue >= 0), queue, len(starts))  # parked exams: a dummy queue
+        ends = np.asarray(wl.q_end, dtype=np.int64)  # sentinels
+        # Queue q holds positions q_start[q]..q_end[q] (its sentinel), the next queue's follow, and the parked
+        # segment (if any) comes after the last sentinel: each position's queue is a repeat, and each exam's a
+        # lookup (a searchsorted of every exam costs ~6x as much); parked exams get a dummy queue
+        sizes = np.r_[ends - starts + 1, len(wl.times) - (ends[-1] + 1 if len(ends) else 0)]
+        self.queue_of_exam = np.repeat(np.arange(len(starts) + 1, dtype=np.int32), sizes)[wl.position_of_exam]
         self.q_start = starts
         self.arrived = starts.copy()  # first position not yet acquired, per queue
         self.next_exam = 0
@@ -259,11 +261,13 @@ class _QueueWork:
             counts = np.bincount(self.queue_of_exam[self.next_exam:stop], minlength=len(self.q_start) + 1)
             self.arrived += counts[:len(self.q_start)]
             self.next_exam = stop
-        ptr = np.asarray(self.wl.ptr, dtype=np.int64)
+        ptr = np.array(self.wl.ptr, dtype=np.int64)
         waiting_from = np.minimum(ptr, self.arrived)
-        need = self.cumulative[self.arrived] - self.cumulative[waiting_from]
-        self.history.append(self.arrived.copy())
-        need += self.cumulative[self.arrived] - self.cumulative[self.history[0]]
+        arrived_work = self.cumulative[self.arrived]
+        need = arrived_work - self.cumulative[waiting_from]
+        # the history holds cumulative[arrived] of past rebalancings (the same values as looking them up again)
+        self.history.append(arrived_work)
+        need += arrived_work - self.history[0]
         return need
 
 
