@@ -159,40 +159,26 @@ class TheBroker:
 
     def _run(self, engine: "Engine"):
         cfg = self.config
-        n_trusts = len(engine.scenario.trusts)
+        minimum = cfg.min_transfer_hours
         capacity = _PlannedCapacity(engine, cfg.cadence_hours, cfg.lookahead_hours)
         work = _QueueWork(engine, cfg.lookahead_hours, cfg.cadence_hours)
         live_from = go_live_hours(engine.scenario)
         candidates: dict[int, list[tuple[int, int]]] = {}  # donor -> (receiver, reader's profile there)
         for (d, r, p) in dict.fromkeys(key[:3] for key in self.routing.borrowable):
             candidates.setdefault(d, []).append((r, p))
+        balance = _Balance(work, capacity.keys, candidates)
         while True:
             now = engine.env.now
-            live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop below
+            live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop
             need = work.at(now)  # per queue: waiting + forecast reading hours
-            plan = dict(zip(capacity.keys, capacity.planned(now)))  # (trust, profile) -> hours in [now, now + lookahead]
-            deficit, spare = _within_trusts(work, need, plan, n_trusts)
+            plan = capacity.planned(now)  # per (trust, profile) of capacity.keys: hours in [now, now + lookahead]
+            deficit, spare = balance.within_trusts(need, plan)
+            granted = balance.match(deficit, spare, live, minimum)
             for pair in list(self.quota):
                 self.routing.close(*pair)
             self.quota.clear()
-            granted: dict[tuple[int, int], float] = {}
-            for (donor, members), short in sorted(deficit.items(), key=lambda item: -item[1]):
-                if not live[donor]:  # not yet on the shared system: it posts nothing
-                    continue
-                for receiver, profile in candidates.get(donor, ()):
-                    if short < cfg.min_transfer_hours:
-                        break
-                    if profile not in members or not live[receiver]:
-                        continue
-                    have = spare.get((receiver, profile), 0.0)
-                    if have <= 0:
-                        continue
-                    moved = min(short, have)
-                    granted[(donor, receiver)] = granted.get((donor, receiver), 0.0) + moved
-                    spare[(receiver, profile)] = have - moved
-                    short -= moved
             for (donor, receiver), hours in granted.items():
-                if hours < cfg.min_transfer_hours:
+                if hours < minimum:
                     continue
                 self.quota[(donor, receiver)] = hours
                 for index in self.routing.open(donor, receiver):
@@ -201,29 +187,113 @@ class TheBroker:
             yield engine.env.timeout(cfg.cadence_hours)
 
 
-def _within_trusts(work: "_QueueWork", need: np.ndarray, plan: dict[tuple[int, int], float], n_trusts: int
-                   ) -> tuple[dict[tuple[int, frozenset[int]], float], dict[tuple[int, int], float]]:
-    """Cover each trust's work with its own reporters' hours, most constrained skill class first.
+class _Balance:
+    """Each rebalancing's two steps: cover each trust's work with its own reporters' hours, then match
+    the deficits with other trusts' spare hours.
 
-    Returns the deficit per (trust, class members) and the spare hours per (trust, profile).
+    What does not change between rebalancings (which planned hours may cover each skill class, in what
+    order classes are considered, which donor-receiver-profile candidates can ever match a deficit) is
+    worked out once here; the hourly steps do the same arithmetic in the same order as working it out
+    every time would. Skill classes are `work.groups` (trust, class members), indexed g; planned hours are
+    lists in the order of `keys` (trust, profile), indexed k.
     """
-    by_class = np.bincount(work.group_of_queue, weights=need, minlength=len(work.groups))
-    spare = dict(plan)
-    own: dict[int, set[int]] = {t: set() for t in range(n_trusts)}
-    for t, p in plan:
-        own[t].add(p)
-    deficit: dict[tuple[int, frozenset[int]], float] = {}
-    todo = [(work.groups[g], float(h)) for g, h in enumerate(by_class) if h > 0]
-    for (t, members), hours in sorted(todo, key=lambda item: (len(item[0][1] & own[item[0][0]]), -item[1])):
-        for p in sorted(members & own[t], key=lambda p: -spare[(t, p)]):
-            take = min(hours, spare[(t, p)])
-            spare[(t, p)] -= take
-            hours -= take
-            if hours <= 0:
-                break
-        if hours > 0:
-            deficit[(t, members)] = hours
-    return deficit, spare
+
+    def __init__(self, work: "_QueueWork", keys: list[tuple[int, int]],
+                 candidates: dict[int, list[tuple[int, int]]]):
+        self.group_of_queue = work.group_of_queue
+        self.n_groups = len(work.groups)
+        key_index = {key: k for k, key in enumerate(keys)}
+        own: dict[int, set[int]] = {}  # trust -> profiles with planned hours, added in the order of `keys`
+        for t, p in keys:
+            own.setdefault(t, set()).add(p)
+        # per class, the planned hours that may cover it, in the iteration order of `members & own[t]`
+        # (the same sets built the same way: the same order, which the stable sort by spare hours keeps for ties)
+        self.own_keys = [[key_index[(t, p)] for p in members & own.get(t, set())] for t, members in work.groups]
+        # the most constrained classes first (fewest profiles to cover them), then the most work: a stable
+        # sort by work within each bucket of the same constraint, in class order, is the same order as one
+        # sort by (constraint, -work)
+        self.buckets = [[g for g in range(self.n_groups) if len(self.own_keys[g]) == n]
+                        for n in sorted({len(ks) for ks in self.own_keys})]
+        self.donor = [t for t, _ in work.groups]
+        # per class, the (receiver, its planned hours' k, pair) that may take its deficit, in candidate order:
+        # only profiles among the class's members with planned hours (no planned hours: never any spare)
+        self.takers = [[(r, key_index[(r, p)], (t, r)) for r, p in candidates.get(t, ())
+                        if p in members and (r, p) in key_index] for t, members in work.groups]
+        self._takers_of: dict[tuple[int, ...], list[list[tuple[int, int, tuple[int, int]]]]] = {}  # see `match`
+
+    def within_trusts(self, need: np.ndarray, plan: list[float]) -> tuple[list[tuple[int, float]], list[float]]:
+        """Cover each trust's work with its own reporters' hours, most constrained skill class first.
+
+        Returns the deficits (class, hours) in the order found and the spare hours per planned key.
+        """
+        by_class = np.bincount(self.group_of_queue, weights=need, minlength=self.n_groups).tolist()
+        spare = list(plan)
+        own_keys = self.own_keys
+        deficit: list[tuple[int, float]] = []
+        for bucket in self.buckets:
+            todo = [(g, by_class[g]) for g in bucket if by_class[g] > 0]
+            todo.sort(key=_less_first)
+            for g, hours in todo:
+                keys = own_keys[g]
+                if len(keys) == 2:  # the usual case: what sorted() by -spare (stable) does with two
+                    k0, k1 = keys
+                    if -spare[k1] < -spare[k0]:
+                        keys = (k1, k0)
+                elif len(keys) > 2:
+                    keys = sorted(keys, key=lambda k: -spare[k])
+                for k in keys:
+                    have = spare[k]
+                    take = have if have < hours else hours  # min(hours, have), without the call
+                    spare[k] = have - take
+                    hours -= take
+                    if hours <= 0:
+                        break
+                if hours > 0:
+                    deficit.append((g, hours))
+        return deficit, spare
+
+    def match(self, deficit: list[tuple[int, float]], spare: list[float], live: list[bool], minimum: float
+              ) -> dict[tuple[int, int], float]:
+        """Largest deficit first, each takes other live trusts' spare hours (in candidate order) while it
+        is at least `minimum`; returns the hours granted per (donor, receiver), in the order first granted."""
+        # Spare hours only go down here and never below 0, so a taker without spare hours now never
+        # takes anything: only takers of the (usually one or two) keys with spare hours are visited.
+        # Leaving out takers that would be skipped changes nothing, not even where `short < minimum`
+        # stops a deficit's loop (skipped takers do not change `short`).
+        spare_keys = tuple(k for k, hours in enumerate(spare) if hours > 0)
+        if not spare_keys:
+            return {}
+        takers = self._takers_of.get(spare_keys)
+        if takers is None:
+            if len(self._takers_of) > 4096:  # bound the memo (a consortium-year meets ~500 combinations)
+                self._takers_of.clear()
+            takers = self._takers_of[spare_keys] = [[taker for taker in group if taker[1] in spare_keys]
+                                                    for group in self.takers]
+        donor = self.donor
+        # a deficit of a trust not yet live (it posts nothing), under the minimum or with no taker moves
+        # nothing: left out before the (stable) sort, which keeps the others' order
+        todo = [(g, short) for g, short in deficit if takers[g] and live[donor[g]] and not short < minimum]
+        todo.sort(key=_less_first)
+        granted: dict[tuple[int, int], float] = {}
+        for g, short in todo:
+            for receiver, k, pair in takers[g]:
+                if short < minimum:
+                    break
+                if not live[receiver]:
+                    continue
+                have = spare[k]
+                if have <= 0:
+                    continue
+                moved = have if have < short else short  # min(short, have), without the call
+                granted[pair] = granted.get(pair, 0.0) + moved
+                spare[k] = have - moved
+                short -= moved
+        return granted
+
+
+def _less_first(item: tuple[int, float]) -> float:
+    """Sort key: the largest hours first (a stable sort keeps ties in order)."""
+    return -item[1]
 
 
 class _QueueWork:
