@@ -334,6 +334,32 @@ def test_brokered_groups_interleave_own_work_and_borrowed_lists_by_priority():
     assert all(not live for live in routing.shared.values())
 
 
+def test_reopen_leaves_the_lists_as_closing_every_pair_then_opening_one_at_a_time():
+    """The broker's hourly `reopen` writes only the live lists whose content changes; the lists (their
+    order breaks ties in picks), the open pairs and the reporters to wake, in order, are those of closing
+    every open pair and opening the granted ones one at a time."""
+    scn = load_scenario("params/scenarios/brokered.toml").with_changes({"horizon_weeks": 1})
+    one_by_one, at_once = Engine(scn, SEED, 0), Engine(scn, SEED, 0)
+    for engine in (one_by_one, at_once):
+        for index in range(len(engine.reporters)):
+            engine.candidate_queues(index)
+    pairs = list(one_by_one.routing._keys_of_pair)
+    rng = np.random.default_rng(5)
+    chosen: list[tuple[int, int]] = []
+    for step in range(60):
+        if rng.random() < 0.6:  # otherwise the same pairs again, as most hours
+            chosen = [pairs[i] for i in rng.permutation(len(pairs))[:rng.integers(0, 6)]]
+        if chosen and rng.random() < 0.3:  # a used-up quota closes a pair between rebalancings
+            for engine in (one_by_one, at_once):
+                engine.routing.close(*chosen[0])
+        for pair in list(one_by_one.routing.open_pairs):
+            one_by_one.routing.close(*pair)
+        woken = [one_by_one.routing.open(*pair) for pair in chosen]
+        assert at_once.routing.reopen(chosen) == woken
+        assert at_once.routing.open_pairs == one_by_one.routing.open_pairs == set(chosen)
+        assert list(at_once.routing.shared.values()) == list(one_by_one.routing.shared.values()), step
+
+
 def test_planned_capacity_of_each_window_is_its_direct_interpolation():
     """Planned hours are worked out for a block of windows ahead (the broker's clock adding its cadence);
     each is exactly the window's own interpolation, also when the clock leaves the predicted times."""

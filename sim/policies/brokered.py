@@ -47,6 +47,10 @@ class BrokeredRouting:
         # pair (hourly, for every pair) touches only its own entries
         self._keys_of_pair: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
         self.on_extend = None  # set by the engine: called with each live list that opening adds queues to
+        # (donor, receiver) -> (live list, queues the pair lends to it) in the order `open` extends them, and
+        # the reporters `open` wakes: fixed once every reporter's groups are built (see `reopen`)
+        self._lent: dict[tuple[int, int], tuple[list[tuple[list[int], list[int]]], list[int]]] = {}
+        self._reopened: list[tuple[int, int]] | None = None  # the pairs of the last `reopen`, while nothing changed since
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
         """Own (and agreement) work and borrowed lists, interleaved by urgency priority: a donor's ED work
@@ -54,6 +58,8 @@ class BrokeredRouting:
         holds the queues of every donor currently open to the reporter's trust."""
         reporter = engine.reporters[reporter_index]
         home = reporter.home_trust
+        self._lent.clear()  # the lists and what pairs lend to them change below
+        self._reopened = None
         priority = [engine.scenario.urgencies[u].priority for u in engine.worklists.q_urgency]
         levels: dict[int, list[tuple[list[int], bool]]] = {}
         for group in queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index)):
@@ -91,6 +97,7 @@ class BrokeredRouting:
         if (donor, receiver) in self.open_pairs:
             return []
         self.open_pairs.add((donor, receiver))
+        self._reopened = None
         woken: set[int] = set()
         for key in self._keys_of_pair.get((donor, receiver), ()):
             _, r, profile, level = key
@@ -102,10 +109,59 @@ class BrokeredRouting:
                     woken.update(self.holders[live])
         return sorted(woken)
 
+    def reopen(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
+        """Close every open pair and open `pairs`, in that order; returns per pair the reporters `open`
+        would wake (the caller wakes them in that order).
+
+        Each live list ends exactly as closing and opening one pair at a time would leave it (its order
+        breaks ties in the engine's pick), but is written only where its content changes, and its floor
+        (see `on_extend`) is reset only then: an unchanged list's floor is still a lower bound on its heads.
+        The broker does this every rebalancing, mostly regranting the pairs already open: when they are
+        the same, in the same order, and no pair opened or closed since, every list already holds its content.
+        """
+        if pairs == self._reopened:
+            return [self._lending(pair)[1] for pair in pairs]
+        fill: dict[int, tuple[list[int], list[int]]] = {}  # id(live) -> (live list, its new content)
+        for pair in pairs:
+            for live, queues in self._lending(pair)[0]:
+                entry = fill.get(id(live))
+                if entry is None:
+                    fill[id(live)] = (live, list(queues))
+                else:
+                    entry[1].extend(queues)
+        for pair in self.open_pairs:  # only lists of open pairs hold work (`close` empties a pair's share)
+            for live, _ in self._lending(pair)[0]:
+                if live and id(live) not in fill:
+                    live.clear()
+        for live, content in fill.values():
+            if live != content:
+                live[:] = content
+                if self.on_extend is not None:
+                    self.on_extend(live)
+        self.open_pairs.clear()
+        self.open_pairs.update(pairs)
+        self._reopened = list(pairs)
+        return [self._lending(pair)[1] for pair in pairs]
+
+    def _lending(self, pair: tuple[int, int]) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
+        """(live list, the donor's queues in it) in the order `open` extends them, and the reporters it wakes."""
+        if pair not in self._lent:
+            donor = pair[0]
+            lent, woken = [], set()
+            for key in self._keys_of_pair.get(pair, ()):
+                _, r, profile, level = key
+                for live in self._lists_of[(r, profile, level)]:
+                    if donor in live[3]:
+                        lent.append((self.shared[live], self.borrowable[key]))
+                        woken.update(self.holders[live])
+            self._lent[pair] = (lent, sorted(woken))
+        return self._lent[pair]
+
     def close(self, donor: int, receiver: int) -> None:
         if (donor, receiver) not in self.open_pairs:
             return
         self.open_pairs.discard((donor, receiver))
+        self._reopened = None
         for key in self._keys_of_pair.get((donor, receiver), ()):
             _, r, profile, level = key
             gone = set(self.borrowable[key])
@@ -174,16 +230,13 @@ class TheBroker:
             plan = capacity.planned(now)  # per (trust, profile) of capacity.keys: hours in [now, now + lookahead]
             deficit, spare = balance.within_trusts(need, plan)
             granted = balance.match(deficit, spare, live, minimum)
-            for pair in list(self.quota):
-                self.routing.close(*pair)
+            opened = [(pair, hours) for pair, hours in granted.items() if not hours < minimum]
             self.quota.clear()
-            for (donor, receiver), hours in granted.items():
-                if hours < minimum:
-                    continue
-                self.quota[(donor, receiver)] = hours
-                for index in self.routing.open(donor, receiver):
-                    engine.wake(index)
-                self.moves.append((now, donor, receiver, hours))
+            self.quota.update(opened)
+            # every pair closes and the granted ones reopen, in order (the lists' order breaks ties in picks)
+            for (pair, hours), woken in zip(opened, self.routing.reopen([pair for pair, _ in opened])):
+                engine.wake_all(woken)
+                self.moves.append((now, pair[0], pair[1], hours))
             yield engine.env.timeout(cfg.cadence_hours)
 
 
