@@ -392,6 +392,15 @@ class Engine:
             self._idle[index] = None
             process.interrupt("work opened")
 
+    def wake_all(self, indices: list[int]) -> None:
+        """`wake` each of `indices`, in order (the broker wakes dozens of reporters an hour, most of them busy)."""
+        idle = self._idle
+        for index in indices:
+            process = idle[index]
+            if process is not None:
+                idle[index] = None
+                process.interrupt("work opened")
+
 
 def outage_intervals(scn: Scenario, seed: int, replication: int) -> dict[str, tuple[tuple[float, float], ...]]:
     """Downtime over the horizon by scope ("all": PACS, no reporting; "home": VPN, no home sessions).

@@ -27,10 +27,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.loading import ScenarioError
+from sim.loading import ScenarioError, load_scenario
 from sim.metrics import metrics_table, outcome
 from sim.model import Engine, outage_intervals, simulate
 from sim.policies import BrokeredRouting, HomeSessions, TheBroker
+from sim.policies.brokered import _PlannedCapacity
 from sim.policies.home import offer_slots
 from sim.scenario import HOURS_PER_WEEK, HomeReporting, Session
 from sim.worklist import ROUTE_CODE
@@ -331,6 +332,49 @@ def test_brokered_groups_interleave_own_work_and_borrowed_lists_by_priority():
     assert all(not live for k, live in routing.shared.items() if k[0] == 0)
     routing.close(0, 1)
     assert all(not live for live in routing.shared.values())
+
+
+def test_reopen_leaves_the_lists_as_closing_every_pair_then_opening_one_at_a_time():
+    """The broker's hourly `reopen` writes only the live lists whose content changes; the lists (their
+    order breaks ties in picks), the open pairs and the reporters to wake, in order, are those of closing
+    every open pair and opening the granted ones one at a time."""
+    scn = load_scenario("params/scenarios/brokered.toml").with_changes({"horizon_weeks": 1})
+    one_by_one, at_once = Engine(scn, SEED, 0), Engine(scn, SEED, 0)
+    for engine in (one_by_one, at_once):
+        for index in range(len(engine.reporters)):
+            engine.candidate_queues(index)
+    pairs = list(one_by_one.routing._keys_of_pair)
+    rng = np.random.default_rng(5)
+    chosen: list[tuple[int, int]] = []
+    for step in range(60):
+        if rng.random() < 0.6:  # otherwise the same pairs again, as most hours
+            chosen = [pairs[i] for i in rng.permutation(len(pairs))[:rng.integers(0, 6)]]
+        if chosen and rng.random() < 0.3:  # a used-up quota closes a pair between rebalancings
+            for engine in (one_by_one, at_once):
+                engine.routing.close(*chosen[0])
+        for pair in list(one_by_one.routing.open_pairs):
+            one_by_one.routing.close(*pair)
+        woken = [one_by_one.routing.open(*pair) for pair in chosen]
+        assert at_once.routing.reopen(chosen) == woken
+        assert at_once.routing.open_pairs == one_by_one.routing.open_pairs == set(chosen)
+        assert list(at_once.routing.shared.values()) == list(one_by_one.routing.shared.values()), step
+
+
+def test_planned_capacity_of_each_window_is_its_direct_interpolation():
+    """Planned hours are worked out for a block of windows ahead (the broker's clock adding its cadence);
+    each is exactly the window's own interpolation, also when the clock leaves the predicted times."""
+    engine = Engine(load_scenario("params/scenarios/brokered.toml").with_changes({"horizon_weeks": 1}), SEED, 0)
+    capacity = _PlannedCapacity(engine, 0.2, 5.3)
+    now = 0.0
+    seen: set[float] = set()
+    for step in range(800):  # across blocks, within the week
+        if step in (300, 301, 520):
+            now += 0.05  # off the predicted clock
+        planned = capacity.planned(now)
+        assert planned == capacity._direct(now, now + 5.3), step
+        seen.update(planned)
+        now += 0.2
+    assert len(seen) > 100  # the windows' planned hours vary (the check is not vacuous)
 
 
 # -- home reporting -------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ class BrokeredRouting:
         # pair (hourly, for every pair) touches only its own entries
         self._keys_of_pair: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
         self.on_extend = None  # set by the engine: called with each live list that opening adds queues to
+        # (donor, receiver) -> (live list, queues the pair lends to it) in the order `open` extends them, and
+        # the reporters `open` wakes: fixed once every reporter's groups are built (see `reopen`)
+        self._lent: dict[tuple[int, int], tuple[list[tuple[list[int], list[int]]], list[int]]] = {}
+        self._reopened: list[tuple[int, int]] | None = None  # the pairs of the last `reopen`, while nothing changed since
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
         """Own (and agreement) work and borrowed lists, interleaved by urgency priority: a donor's ED work
@@ -54,6 +58,8 @@ class BrokeredRouting:
         holds the queues of every donor currently open to the reporter's trust."""
         reporter = engine.reporters[reporter_index]
         home = reporter.home_trust
+        self._lent.clear()  # the lists and what pairs lend to them change below
+        self._reopened = None
         priority = [engine.scenario.urgencies[u].priority for u in engine.worklists.q_urgency]
         levels: dict[int, list[tuple[list[int], bool]]] = {}
         for group in queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index)):
@@ -91,6 +97,7 @@ class BrokeredRouting:
         if (donor, receiver) in self.open_pairs:
             return []
         self.open_pairs.add((donor, receiver))
+        self._reopened = None
         woken: set[int] = set()
         for key in self._keys_of_pair.get((donor, receiver), ()):
             _, r, profile, level = key
@@ -102,10 +109,59 @@ class BrokeredRouting:
                     woken.update(self.holders[live])
         return sorted(woken)
 
+    def reopen(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
+        """Close every open pair and open `pairs`, in that order; returns per pair the reporters `open`
+        would wake (the caller wakes them in that order).
+
+        Each live list ends exactly as closing and opening one pair at a time would leave it (its order
+        breaks ties in the engine's pick), but is written only where its content changes, and its floor
+        (see `on_extend`) is reset only then: an unchanged list's floor is still a lower bound on its heads.
+        The broker does this every rebalancing, mostly regranting the pairs already open: when they are
+        the same, in the same order, and no pair opened or closed since, every list already holds its content.
+        """
+        if pairs == self._reopened:
+            return [self._lending(pair)[1] for pair in pairs]
+        fill: dict[int, tuple[list[int], list[int]]] = {}  # id(live) -> (live list, its new content)
+        for pair in pairs:
+            for live, queues in self._lending(pair)[0]:
+                entry = fill.get(id(live))
+                if entry is None:
+                    fill[id(live)] = (live, list(queues))
+                else:
+                    entry[1].extend(queues)
+        for pair in self.open_pairs:  # only lists of open pairs hold work (`close` empties a pair's share)
+            for live, _ in self._lending(pair)[0]:
+                if live and id(live) not in fill:
+                    live.clear()
+        for live, content in fill.values():
+            if live != content:
+                live[:] = content
+                if self.on_extend is not None:
+                    self.on_extend(live)
+        self.open_pairs.clear()
+        self.open_pairs.update(pairs)
+        self._reopened = list(pairs)
+        return [self._lending(pair)[1] for pair in pairs]
+
+    def _lending(self, pair: tuple[int, int]) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
+        """(live list, the donor's queues in it) in the order `open` extends them, and the reporters it wakes."""
+        if pair not in self._lent:
+            donor = pair[0]
+            lent, woken = [], set()
+            for key in self._keys_of_pair.get(pair, ()):
+                _, r, profile, level = key
+                for live in self._lists_of[(r, profile, level)]:
+                    if donor in live[3]:
+                        lent.append((self.shared[live], self.borrowable[key]))
+                        woken.update(self.holders[live])
+            self._lent[pair] = (lent, sorted(woken))
+        return self._lent[pair]
+
     def close(self, donor: int, receiver: int) -> None:
         if (donor, receiver) not in self.open_pairs:
             return
         self.open_pairs.discard((donor, receiver))
+        self._reopened = None
         for key in self._keys_of_pair.get((donor, receiver), ()):
             _, r, profile, level = key
             gone = set(self.borrowable[key])
@@ -159,71 +215,138 @@ class TheBroker:
 
     def _run(self, engine: "Engine"):
         cfg = self.config
-        n_trusts = len(engine.scenario.trusts)
-        capacity = _PlannedCapacity(engine)
+        minimum = cfg.min_transfer_hours
+        capacity = _PlannedCapacity(engine, cfg.cadence_hours, cfg.lookahead_hours)
         work = _QueueWork(engine, cfg.lookahead_hours, cfg.cadence_hours)
         live_from = go_live_hours(engine.scenario)
         candidates: dict[int, list[tuple[int, int]]] = {}  # donor -> (receiver, reader's profile there)
         for (d, r, p) in dict.fromkeys(key[:3] for key in self.routing.borrowable):
             candidates.setdefault(d, []).append((r, p))
+        balance = _Balance(work, capacity.keys, candidates)
         while True:
             now = engine.env.now
-            live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop below
+            live = (live_from <= now).tolist()  # plain bools: indexed in the matching loop
             need = work.at(now)  # per queue: waiting + forecast reading hours
-            plan = capacity.between(now, now + cfg.lookahead_hours)  # (trust, profile) -> hours
-            deficit, spare = _within_trusts(work, need, plan, n_trusts)
-            for pair in list(self.quota):
-                self.routing.close(*pair)
+            plan = capacity.planned(now)  # per (trust, profile) of capacity.keys: hours in [now, now + lookahead]
+            deficit, spare = balance.within_trusts(need, plan)
+            granted = balance.match(deficit, spare, live, minimum)
+            opened = [(pair, hours) for pair, hours in granted.items() if not hours < minimum]
             self.quota.clear()
-            granted: dict[tuple[int, int], float] = {}
-            for (donor, members), short in sorted(deficit.items(), key=lambda item: -item[1]):
-                if not live[donor]:  # not yet on the shared system: it posts nothing
-                    continue
-                for receiver, profile in candidates.get(donor, ()):
-                    if short < cfg.min_transfer_hours:
-                        break
-                    if profile not in members or not live[receiver]:
-                        continue
-                    have = spare.get((receiver, profile), 0.0)
-                    if have <= 0:
-                        continue
-                    moved = min(short, have)
-                    granted[(donor, receiver)] = granted.get((donor, receiver), 0.0) + moved
-                    spare[(receiver, profile)] = have - moved
-                    short -= moved
-            for (donor, receiver), hours in granted.items():
-                if hours < cfg.min_transfer_hours:
-                    continue
-                self.quota[(donor, receiver)] = hours
-                for index in self.routing.open(donor, receiver):
-                    engine.wake(index)
-                self.moves.append((now, donor, receiver, hours))
+            self.quota.update(opened)
+            # every pair closes and the granted ones reopen, in order (the lists' order breaks ties in picks)
+            for (pair, hours), woken in zip(opened, self.routing.reopen([pair for pair, _ in opened])):
+                engine.wake_all(woken)
+                self.moves.append((now, pair[0], pair[1], hours))
             yield engine.env.timeout(cfg.cadence_hours)
 
 
-def _within_trusts(work: "_QueueWork", need: np.ndarray, plan: dict[tuple[int, int], float], n_trusts: int
-                   ) -> tuple[dict[tuple[int, frozenset[int]], float], dict[tuple[int, int], float]]:
-    """Cover each trust's work with its own reporters' hours, most constrained skill class first.
+class _Balance:
+    """Each rebalancing's two steps: cover each trust's work with its own reporters' hours, then match
+    the deficits with other trusts' spare hours.
 
-    Returns the deficit per (trust, class members) and the spare hours per (trust, profile).
+    What does not change between rebalancings (which planned hours may cover each skill class, in what
+    order classes are considered, which donor-receiver-profile candidates can ever match a deficit) is
+    worked out once here; the hourly steps do the same arithmetic in the same order as working it out
+    every time would. Skill classes are `work.groups` (trust, class members), indexed g; planned hours are
+    lists in the order of `keys` (trust, profile), indexed k.
     """
-    by_class = np.bincount(work.group_of_queue, weights=need, minlength=len(work.groups))
-    spare = dict(plan)
-    own: dict[int, set[int]] = {t: set() for t in range(n_trusts)}
-    for t, p in plan:
-        own[t].add(p)
-    deficit: dict[tuple[int, frozenset[int]], float] = {}
-    todo = [(work.groups[g], float(h)) for g, h in enumerate(by_class) if h > 0]
-    for (t, members), hours in sorted(todo, key=lambda item: (len(item[0][1] & own[item[0][0]]), -item[1])):
-        for p in sorted(members & own[t], key=lambda p: -spare[(t, p)]):
-            take = min(hours, spare[(t, p)])
-            spare[(t, p)] -= take
-            hours -= take
-            if hours <= 0:
-                break
-        if hours > 0:
-            deficit[(t, members)] = hours
-    return deficit, spare
+
+    def __init__(self, work: "_QueueWork", keys: list[tuple[int, int]],
+                 candidates: dict[int, list[tuple[int, int]]]):
+        self.group_of_queue = work.group_of_queue
+        self.n_groups = len(work.groups)
+        key_index = {key: k for k, key in enumerate(keys)}
+        own: dict[int, set[int]] = {}  # trust -> profiles with planned hours, added in the order of `keys`
+        for t, p in keys:
+            own.setdefault(t, set()).add(p)
+        # per class, the planned hours that may cover it, in the iteration order of `members & own[t]`
+        # (the same sets built the same way: the same order, which the stable sort by spare hours keeps for ties)
+        self.own_keys = [[key_index[(t, p)] for p in members & own.get(t, set())] for t, members in work.groups]
+        # the most constrained classes first (fewest profiles to cover them), then the most work: a stable
+        # sort by work within each bucket of the same constraint, in class order, is the same order as one
+        # sort by (constraint, -work)
+        self.buckets = [[g for g in range(self.n_groups) if len(self.own_keys[g]) == n]
+                        for n in sorted({len(ks) for ks in self.own_keys})]
+        self.donor = [t for t, _ in work.groups]
+        # per class, the (receiver, its planned hours' k, pair) that may take its deficit, in candidate order:
+        # only profiles among the class's members with planned hours (no planned hours: never any spare)
+        self.takers = [[(r, key_index[(r, p)], (t, r)) for r, p in candidates.get(t, ())
+                        if p in members and (r, p) in key_index] for t, members in work.groups]
+        self._takers_of: dict[tuple[int, ...], list[list[tuple[int, int, tuple[int, int]]]]] = {}  # see `match`
+
+    def within_trusts(self, need: np.ndarray, plan: list[float]) -> tuple[list[tuple[int, float]], list[float]]:
+        """Cover each trust's work with its own reporters' hours, most constrained skill class first.
+
+        Returns the deficits (class, hours) in the order found and the spare hours per planned key.
+        """
+        by_class = np.bincount(self.group_of_queue, weights=need, minlength=self.n_groups).tolist()
+        spare = list(plan)
+        own_keys = self.own_keys
+        deficit: list[tuple[int, float]] = []
+        for bucket in self.buckets:
+            todo = [(g, by_class[g]) for g in bucket if by_class[g] > 0]
+            todo.sort(key=_less_first)
+            for g, hours in todo:
+                keys = own_keys[g]
+                if len(keys) == 2:  # the usual case: what sorted() by -spare (stable) does with two
+                    k0, k1 = keys
+                    if -spare[k1] < -spare[k0]:
+                        keys = (k1, k0)
+                elif len(keys) > 2:
+                    keys = sorted(keys, key=lambda k: -spare[k])
+                for k in keys:
+                    have = spare[k]
+                    take = have if have < hours else hours  # min(hours, have), without the call
+                    spare[k] = have - take
+                    hours -= take
+                    if hours <= 0:
+                        break
+                if hours > 0:
+                    deficit.append((g, hours))
+        return deficit, spare
+
+    def match(self, deficit: list[tuple[int, float]], spare: list[float], live: list[bool], minimum: float
+              ) -> dict[tuple[int, int], float]:
+        """Largest deficit first, each takes other live trusts' spare hours (in candidate order) while it
+        is at least `minimum`; returns the hours granted per (donor, receiver), in the order first granted."""
+        # Spare hours only go down here and never below 0, so a taker without spare hours now never
+        # takes anything: only takers of the (usually one or two) keys with spare hours are visited.
+        # Leaving out takers that would be skipped changes nothing, not even where `short < minimum`
+        # stops a deficit's loop (skipped takers do not change `short`).
+        spare_keys = tuple(k for k, hours in enumerate(spare) if hours > 0)
+        if not spare_keys:
+            return {}
+        takers = self._takers_of.get(spare_keys)
+        if takers is None:
+            if len(self._takers_of) > 4096:  # bound the memo (a consortium-year meets ~500 combinations)
+                self._takers_of.clear()
+            takers = self._takers_of[spare_keys] = [[taker for taker in group if taker[1] in spare_keys]
+                                                    for group in self.takers]
+        donor = self.donor
+        # a deficit of a trust not yet live (it posts nothing), under the minimum or with no taker moves
+        # nothing: left out before the (stable) sort, which keeps the others' order
+        todo = [(g, short) for g, short in deficit if takers[g] and live[donor[g]] and not short < minimum]
+        todo.sort(key=_less_first)
+        granted: dict[tuple[int, int], float] = {}
+        for g, short in todo:
+            for receiver, k, pair in takers[g]:
+                if short < minimum:
+                    break
+                if not live[receiver]:
+                    continue
+                have = spare[k]
+                if have <= 0:
+                    continue
+                moved = have if have < short else short  # min(short, have), without the call
+                granted[pair] = granted.get(pair, 0.0) + moved
+                spare[k] = have - moved
+                short -= moved
+        return granted
+
+
+def _less_first(item: tuple[int, float]) -> float:
+    """Sort key: the largest hours first (a stable sort keeps ties in order)."""
+    return -item[1]
 
 
 class _QueueWork:
@@ -238,10 +361,12 @@ class _QueueWork:
         wl = self.wl = engine.worklists
         self.arrival = engine.exams.arrival  # sorted by acquisition time
         starts = np.asarray(wl.q_start, dtype=np.int64)
-        queue = np.searchsorted(starts, wl.position_of_exam, side="right") - 1
-        real = wl.position_of_exam < np.asarray(wl.q_end, dtype=np.int64)[np.maximum(queue, 0)] if len(starts) else \
-            np.zeros(len(queue), dtype=bool)
-        self.queue_of_exam = np.where(real & (queue >= 0), queue, len(starts))  # parked exams: a dummy queue
+        ends = np.asarray(wl.q_end, dtype=np.int64)  # sentinels
+        # Queue q holds positions q_start[q]..q_end[q] (its sentinel), the next queue's follow, and the parked
+        # segment (if any) comes after the last sentinel: each position's queue is a repeat, and each exam's a
+        # lookup (a searchsorted of every exam costs ~6x as much); parked exams get a dummy queue
+        sizes = np.r_[ends - starts + 1, len(wl.times) - (ends[-1] + 1 if len(ends) else 0)]
+        self.queue_of_exam = np.repeat(np.arange(len(starts) + 1, dtype=np.int32), sizes)[wl.position_of_exam]
         self.q_start = starts
         self.arrived = starts.copy()  # first position not yet acquired, per queue
         self.next_exam = 0
@@ -259,19 +384,32 @@ class _QueueWork:
             counts = np.bincount(self.queue_of_exam[self.next_exam:stop], minlength=len(self.q_start) + 1)
             self.arrived += counts[:len(self.q_start)]
             self.next_exam = stop
-        ptr = np.asarray(self.wl.ptr, dtype=np.int64)
+        ptr = np.array(self.wl.ptr, dtype=np.int64)
         waiting_from = np.minimum(ptr, self.arrived)
-        need = self.cumulative[self.arrived] - self.cumulative[waiting_from]
-        self.history.append(self.arrived.copy())
-        need += self.cumulative[self.arrived] - self.cumulative[self.history[0]]
+        arrived_work = self.cumulative[self.arrived]
+        need = arrived_work - self.cumulative[waiting_from]
+        # the history holds cumulative[arrived] of past rebalancings (the same values as looking them up again)
+        self.history.append(arrived_work)
+        need += arrived_work - self.history[0]
         return need
 
 
 class _PlannedCapacity:
-    """Session hours each (home trust, reporter profile) has planned in a window (from the timetables)."""
+    """Session hours each (home trust, reporter profile) has planned in a window (from the timetables).
 
-    def __init__(self, engine: "Engine"):
+    The broker asks for the window [now, now + lookahead] at now = t0, t0 + c, (t0 + c) + c, ... (SimPy's
+    clock adds the cadence c once per rebalancing). Those windows are worked out a block at a time with
+    one vectorised np.interp per key, rather than one call per key every rebalancing: np.cumsum adds in
+    sequence, so it reproduces the clock's values exactly, and np.interp of a point does not depend on
+    the other points interpolated with it. Each call checks that `now` is the predicted value and
+    otherwise interpolates its window directly.
+    """
+
+    BLOCK = 256  # windows per block: two interpolations of 256 points per key every 256 rebalancings
+
+    def __init__(self, engine: "Engine", cadence: float, lookahead: float):
         wl = engine.worklists
+        self.cadence, self.lookahead = cadence, lookahead
         self.keys: list[tuple[int, int]] = []
         self.times, self.cumulative = [], []
         groups: dict[tuple[int, int], list] = {}
@@ -290,14 +428,45 @@ class _PlannedCapacity:
             self.keys.append(key)
             self.times.append(times)
             self.cumulative.append(hours)
+        self._starts: list[float] = []  # the block's predicted window starts
+        self._rows: list[list[float]] = []  # per window of the block: hours per key (in the order of `keys`)
+        self._next = 0  # the block's next window
 
-    def between(self, start: float, end: float) -> dict[tuple[int, int], float]:
-        out = {}
-        window = [start, end]  # both ends in one interpolation call per key (called hourly)
-        for key, times, hours in zip(self.keys, self.times, self.cumulative):
+    def _direct(self, start: float, end: float) -> list[float]:
+        out = []
+        window = [start, end]  # both ends in one interpolation call per key
+        for times, hours in zip(self.times, self.cumulative):
             if len(times):
                 at_start, at_end = np.interp(window, times, hours)
-                out[key] = float(at_end - at_start)
+                out.append(float(at_end - at_start))
             else:
-                out[key] = 0.0
+                out.append(0.0)
         return out
+
+    def planned(self, now: float) -> list[float]:
+        """Hours per key (in the order of `keys`) planned in [now, now + lookahead]; the caller must not
+        change the list."""
+        if self._next == len(self._starts):  # block used up (or none yet): the next one starts at `now`
+            self._fill(now)
+        if self._starts[self._next] != now:  # off the predicted clock: this window directly, a new block next time
+            self._starts = self._rows = []
+            self._next = 0
+            return self._direct(now, now + self.lookahead)
+        row = self._rows[self._next]
+        self._next += 1
+        return row
+
+    def _fill(self, now: float) -> None:
+        steps = np.full(self.BLOCK, self.cadence)
+        steps[0] = now
+        starts = np.cumsum(steps)  # now, now + c, (now + c) + c, ...: the clock's own additions
+        ends = starts + self.lookahead
+        columns = []
+        for times, hours in zip(self.times, self.cumulative):
+            if len(times):
+                columns.append(np.interp(ends, times, hours) - np.interp(starts, times, hours))
+            else:
+                columns.append(np.zeros(self.BLOCK))
+        self._starts = starts.tolist()
+        self._rows = np.column_stack(columns).tolist() if columns else [[] for _ in range(self.BLOCK)]
+        self._next = 0
