@@ -13,15 +13,17 @@ import numpy as np
 import simpy
 
 from sim.demand import ExamTable, generate_exams
-from sim.memory import return_large_blocks_promptly
+from sim.memory import avoid_huge_page_compaction, return_large_blocks_promptly
 from sim.policies import interventions_for, routing_for
 from sim.scenario import Scenario
 from sim.streams import stream
 from sim.worklist import ROUTE_CODE, Worklists
 from sim.workforce import Reporter, build_workforce, merge, subtract
 
-# process-wide, before any exam is generated: see sim.memory (a replication's peak is ~100 MB lower)
+# process-wide, before any exam is generated: see sim.memory (a replication's peak is ~100 MB lower, and
+# seconds of kernel time fewer where huge pages are compacted on fault)
 return_large_blocks_promptly()
+avoid_huge_page_compaction()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import pytest
 
 from sim.demand import generate_exams
 from sim.finance import counterfactual_price, outsourcing_price, tariff, teleradiology_price
@@ -92,3 +95,34 @@ def test_backlog_series_counts_what_waits_at_each_grid_point():
             left = raw.left_at[mine]
             expected = np.count_nonzero((raw.exams.arrival[mine] <= t) & ~(left <= t))
             assert waiting == expected, (code, t)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are a Linux setting")
+def test_huge_page_setting_follows_the_kernel_and_the_user(monkeypatch, tmp_path):
+    """sim.memory turns numpy's huge-page madvise off only where the kernel compacts on fault, and never
+    when the user has chosen (NUMPY_MADVISE_HUGEPAGE)."""
+    from sim import memory
+
+    core = np._core.multiarray
+    before = core._get_madvise_hugepage()
+    defrag = tmp_path / "defrag"
+    monkeypatch.setattr(memory, "THP_DEFRAG", defrag)
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    try:
+        for setting, turned_off in (("always defer defer+madvise [madvise] never", True),
+                                    ("always defer [defer+madvise] madvise never", True),
+                                    ("always [defer] defer+madvise madvise never", False),
+                                    ("[always] defer defer+madvise madvise never", False)):
+            core._set_madvise_hugepage(True)
+            defrag.write_text(setting)
+            assert memory.avoid_huge_page_compaction() is turned_off
+            assert core._get_madvise_hugepage() is not turned_off
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+        core._set_madvise_hugepage(True)
+        defrag.write_text("always defer defer+madvise [madvise] never")
+        assert memory.avoid_huge_page_compaction() is False and core._get_madvise_hugepage()
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+        defrag.unlink()  # no THP on this kernel: nothing to do
+        assert memory.avoid_huge_page_compaction() is False
+    finally:
+        core._set_madvise_hugepage(before)
