@@ -215,9 +215,10 @@ def _fmt(value) -> str:
 
 
 def _table(rows: list[dict], keys: list[str], header: str) -> None:
-    print(f"{header:<26}" + "".join(f"{r['label']:>18}" for r in rows))
+    width = max(18, *(len(r["label"]) + 2 for r in rows))
+    print(f"{header:<26}" + "".join(f"{r['label']:>{width}}" for r in rows))
     for key in keys:
-        print(f"{key:<26}" + "".join(f"{_fmt(r[key]):>18}" for r in rows))
+        print(f"{key:<26}" + "".join(f"{_fmt(r[key]):>{width}}" for r in rows))
 
 
 def machine() -> str:
