@@ -64,7 +64,7 @@ def posted_mask(raw: "RawRun") -> np.ndarray:
 def add_contributions(sums: "CellSums", raw: "RawRun", oc: "Outcome") -> None:
     """Add the PER_EXAM metrics' per-exam sums to `sums` (sim.cell_sums)."""
     ex = raw.exams
-    posted = posted_mask(raw)
+    posted = oc.posted
     home = raw.route == ROUTE_CODE["home"]  # matched: taken by an extra session (a read in hand counts)
     unmet = posted & ~home
     sums.count("posted", posted)
@@ -104,7 +104,7 @@ def market_table(raw: "RawRun", oc: "Outcome") -> pd.DataFrame:
     """The eligibility dashboard's basis: posted, matched and unmet work by owning trust x modality x
     subspecialty (exams and work hours), and how much of the posted work went to the company."""
     scn, ex = raw.scenario, raw.exams
-    posted = posted_mask(raw)
+    posted = oc.posted
     columns = ["trust", "modality", "subspecialty", "posted_exams", "posted_work_hours", "matched_exams",
                "matched_work_hours", "unmet_exams", "unmet_work_hours", "unmet_outsourced"]
     rows = np.flatnonzero(posted)

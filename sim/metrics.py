@@ -61,6 +61,7 @@ class Outcome:
     kind: np.ndarray  # each exam's modality x band x urgency combination (price_kinds)
     counterfactual_by_kind: np.ndarray  # £ had a company reported it (NaN for work no company prices)
     income_by_kind: np.ndarray  # £ commissioner income per reported exam (0 without that tariff)
+    posted: np.ndarray  # posted to the broker's market (sim.market.posted_mask)
 
     @property
     def core(self) -> np.ndarray:
@@ -123,7 +124,8 @@ def outcome(raw: RawRun) -> Outcome:
                       teleradiology_price(scn, m, b, u))
     return Outcome(raw, route, reported, outsourced, night, reporter_trust[raw.reader], cost,
                    inter_trust_charge(scn, route, kind),
-                   kind, counterfactual_price(scn, m, b, u), tariff(scn, "commissioner_income", m, b))
+                   kind, counterfactual_price(scn, m, b, u), tariff(scn, "commissioner_income", m, b),
+                   market.posted_mask(raw))
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
