@@ -293,8 +293,8 @@ def main() -> None:
     over = child("year", scenario_path=DEFAULT, seed=seed, overload=args.overload) | {"label": f"demand x{args.overload}"}
     brokered = [child("year", scenario_path=path, seed=seed) | {"label": name} for name, path in brokered_paths()]
     _table([year, over, *brokered], YEAR_ROWS, "one replication")
-    print(f"\nratio_to_floor: CPU seconds end to end / (bare-SimPy CPU ns per event x the run's events), target <= 2.5;"
-          f"\nratio_to_floor_user: the same without kernel time (page faults of fresh arrays; the floor has none)")
+    print("\nratio_to_floor: CPU seconds end to end / (bare-SimPy CPU ns per event x the run's events), target <= 2.5;"
+          "\nratio_to_floor_user: the same without kernel time (page faults of fresh arrays; the floor has none)")
     print(f"overloaded / default, engine exams per CPU second: "
           f"{over['engine_exams_per_cpu_s'] / year['engine_exams_per_cpu_s']:.2f} (must not fall)")
     for b in brokered:

@@ -18,7 +18,6 @@ cover exams acquired after the warm-up. Missing values are NaN, never sentinels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pandas as pd

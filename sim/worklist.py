@@ -14,7 +14,6 @@ An idle reporter commits to the next unassigned arrival it may read and starts i
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
 
 import numpy as np
 
