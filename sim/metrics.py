@@ -454,22 +454,19 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     scn = raw.scenario
     step = scn.backlog_interval_hours
     grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
-    n_trusts, n_points = len(scn.trusts), len(grid)
-
-    def at_or_before(times: np.ndarray) -> np.ndarray:
-        """(trust, grid point): exams whose time is at or before the point. Each exam is placed at the first
-        point at or after its time (one binary search into the grid; NaN, never, sorts past the last) and
-        counted from there on: no sort of the year's exams."""
-        key = raw.exams.trust.astype(np.int64)
-        key *= n_points + 1
-        key += np.searchsorted(grid, times, side="left")
-        first_counted = np.bincount(key, minlength=n_trusts * (n_points + 1)).reshape(n_trusts, n_points + 1)
-        return np.cumsum(first_counted, axis=1)[:, :n_points]
-
-    waiting = at_or_before(raw.exams.arrival) - at_or_before(raw.left_at)
-    return pd.DataFrame({"time_h": np.tile(grid, n_trusts),
-                         "trust": np.repeat(np.array(scn.trust_codes, dtype=object), n_points),
-                         "waiting": waiting.ravel()})
+    rows = []
+    # each trust's exams, in exam (= acquisition) order, from one radix sort: a mask per trust would cost
+    # trusts x exams
+    trust = raw.exams.trust
+    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
+    for ti, code in enumerate(scn.trust_codes):
+        mine = by_trust[bounds[ti]:bounds[ti + 1]]
+        acquired = raw.exams.arrival[mine]  # the exam table is in acquisition order
+        left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
+        waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")
+        rows.append(pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
