@@ -31,9 +31,10 @@ def reference_problems(scn: Scenario) -> list[tuple[str, str]]:
         if duplicates:
             problems.append((f"{kind if kind != 'subspecialty' else 'subspecialties'}", f"duplicate {kind} code(s): {', '.join(duplicates)}"))
 
-    horizon_end = dt.datetime.combine(scn.start_date, dt.time()) + dt.timedelta(hours=scn.horizon_hours)
     for i, trust in enumerate(scn.trusts):
-        if trust.go_live is not None and dt.datetime.combine(trust.go_live, dt.time()) >= horizon_end:
+        # compared in hours: a horizon of any size (value_problems bounds it) is a float, not a date
+        if trust.go_live is not None and (trust.go_live - scn.start_date).days * 24.0 >= scn.horizon_hours:
+            horizon_end = dt.datetime.combine(scn.start_date, dt.time()) + dt.timedelta(hours=scn.horizon_hours)
             problems.append((f"trusts.{i}.go_live", f"{trust.go_live.isoformat()} is after the horizon ends "
                                                     f"({horizon_end.isoformat(sep=' ')}): the trust would never join; "
                                                     "leave go_live out or lengthen the horizon"))

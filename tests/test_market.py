@@ -164,6 +164,17 @@ def test_a_go_live_after_the_horizon_is_refused_naming_the_field():
     assert any(field == "trusts.1.go_live" and "never join" in reason for field, reason in err.value.problems)
 
 
+def test_a_horizon_beyond_any_date_is_refused_by_its_bound_not_by_the_go_live_check():
+    """UNIT (found by the CLI fuzz test): the go-live check compares hours, so a horizon of 1e300 weeks,
+    beyond any datetime, gets the horizon's own message instead of an OverflowError."""
+    data = market_data()
+    data["horizon_weeks"] = 1e300
+    data["trusts"][1]["go_live"] = "2025-01-08"
+    with pytest.raises(ScenarioError) as err:
+        validate_data(data, "long.toml")
+    assert [field for field, _ in err.value.problems] == ["horizon_weeks"]
+
+
 def test_pooled_routing_refuses_go_live_dates_naming_the_field():
     """UNIT: a pooled worklist is shared from the start; a rollout needs the broker."""
     data = imbalanced_data("pooled", weeks=1)
