@@ -57,6 +57,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, str]] = {
     "trusts.*.modality_multiplier.*": (None, 100.0, "times the population share"),
     "trusts.*.subspecialty_weight.*": (None, 1e3, "relative weight"),
     "staff.*.months_to_fill": (0.01, 1200.0, "months"),
+    "outsourcing.daily_cap": (None, 1e6, "exams a day"),
     "outsourcing.daily_cap_by_trust.*": (None, 1e6, "exams a day"),
     "outages.*.mtbf_hours": (0.1, None, "hours (at least 6 minutes between outages)"),
     "outages.*.mttr_hours": (1 / 60, 24 * 365, "hours"),

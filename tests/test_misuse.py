@@ -167,8 +167,9 @@ def test_out_that_is_not_a_results_folder_is_never_replaced(scenario, tmp_path, 
     ("modalities.0.reading_minutes.1", {"modalities.0.reading_minutes.1.mean": float("inf")}),
     ("staff.0.speed", {"staff.0.speed": 1e-300}),
     ("staff.0.hourly_cost", {"staff.0.hourly_cost": float("inf")}),
+    ("outsourcing.daily_cap", {"outsourcing.daily_cap": 2**63}),  # found by the slow CLI fuzz test
 ], ids=["horizon_inf", "annual_volume_1e12", "backlog_interval_1e-6", "initial_backlog_1e9", "horizon_100_years",
-        "reading_mean_inf", "speed_1e-300", "hourly_cost_inf"])
+        "reading_mean_inf", "speed_1e-300", "hourly_cost_inf", "daily_cap_2_63"])
 def test_validate_refuses_values_that_crash_or_mislead_at_run_time(tmp_path, capsys, field, change):
     """Case 5: validate said OK to values that crashed, ate the memory or wrote nonsense."""
     data = two_trust_data(weeks=1)
