@@ -233,7 +233,8 @@ def machine() -> str:
 YEAR_ROWS = ["exams", "reporters", "events", "events_per_exam",
              "generate_s", "worklists_s", "simulate_s", "statistics_s", "total_s",
              "generate_cpu_s", "worklists_cpu_s", "simulate_cpu_s", "statistics_cpu_s", "total_cpu_s",
-             "kernel_cpu_s", "page_faults", "exams_per_s", "exams_per_cpu_s", "engine_exams_per_cpu_s", "bare_simpy_ns_per_event", "floor_cpu_s",
+             "kernel_cpu_s", "page_faults", "exams_per_s", "exams_per_cpu_s", "engine_exams_per_cpu_s",
+             "bare_simpy_ns_per_event", "floor_cpu_s",
              "ratio_to_floor", "ratio_to_floor_user", "peak_gb", "interpreter_gb", "bytes_per_exam", "backlog_at_end"]
 BEFORE_AFTER_ROWS = ["events_per_exam", "total_s", "generate_cpu_s", "worklists_cpu_s", "simulate_cpu_s",
                      "statistics_cpu_s", "total_cpu_s", "kernel_cpu_s", "exams_per_cpu_s", "ratio_to_floor",

@@ -87,7 +87,6 @@ class Engine:
             self.routing.on_extend = self._borrowed_list_extended
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
-        self._route_of_queue: dict[tuple[int, int, int], list[int]] = {}
 
     def _prepare_interventions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Queue tags (one bit per intervention that takes whole queues) and the exams routed before
@@ -253,11 +252,6 @@ class Engine:
         # exactly that of scanning every queue.
         plan = list(zip(groups, self.group_ids(groups, flags)))
         floor = self.group_floor
-        # the route an ordinary (not lent) read records, by queue: the reader's own trust or agreement work
-        key = (home, own_route, cross_route)
-        if key not in self._route_of_queue:  # one list per kind of session, not per session
-            self._route_of_queue[key] = [own_route if t == home else cross_route for t in trust_of]
-        route_of_queue = self._route_of_queue[key]
         inf = float("inf")
         in_episode = wl.in_episode
         for start, end in intervals:
@@ -345,8 +339,10 @@ class Engine:
                 if lent:
                     done += overhead
                     route[p] = cross_route
-                else:  # own work, or agreement (or pooled) work: static, no broker quota
-                    route[p] = route_of_queue[best]
+                elif trust_of[best] == home:
+                    route[p] = own_route
+                else:  # agreement (or pooled) work: static, no broker quota
+                    route[p] = cross_route
                 left_at[p] = begin
                 done_at[p] = done
                 reader[p] = index

@@ -50,7 +50,8 @@ class BrokeredRouting:
         # (donor, receiver) -> (live list, queues the pair lends to it) in the order `open` extends them, and
         # the reporters `open` wakes: fixed once every reporter's groups are built (see `reopen`)
         self._lent: dict[tuple[int, int], tuple[list[tuple[list[int], list[int]]], list[int]]] = {}
-        self._reopened: list[tuple[int, int]] | None = None  # the pairs of the last `reopen`, while nothing changed since
+        # the pairs of the last `reopen`, while no pair has opened or closed since
+        self._reopened: list[tuple[int, int]] | None = None
 
     def candidate_queues(self, engine: "Engine", reporter_index: int) -> list[list[int]]:
         """Own (and agreement) work and borrowed lists, interleaved by urgency priority: a donor's ED work
