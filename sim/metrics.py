@@ -69,8 +69,8 @@ class Outcome:
     @property
     def has_report(self) -> np.ndarray:
         """A report is back by the horizon, whoever read it (in-house, the company or the night contract)."""
-        sent_out_and_back = (self.outsourced | self.teleradiology) & (self.raw.done_at <= self.raw.scenario.horizon_hours)
-        return self.reported | sent_out_and_back
+        back_by_horizon = self.raw.done_at <= self.raw.scenario.horizon_hours
+        return self.reported | ((self.outsourced | self.teleradiology) & back_by_horizon)
 
     @property
     def reported_at(self) -> np.ndarray:
@@ -103,6 +103,9 @@ def _started(raw: RawRun) -> np.ndarray:
 def _reading_hours(raw: RawRun) -> np.ndarray:
     hours = np.minimum(raw.done_at, raw.scenario.horizon_hours)  # in place from here: one per-exam array, not three
     hours -= raw.left_at
+    # an episode taken just before the horizon is read exam after exam: a later exam's reading may start
+    # after the horizon, and none of its time falls inside it
+    np.maximum(hours, 0.0, out=hours)
     hours[~_started(raw)] = 0.0
     return hours
 

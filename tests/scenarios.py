@@ -161,3 +161,16 @@ def run_reading_sentinels(engine) -> tuple:
     raw = engine.run()
     assert len(wl.left_at) == len(wl.done_at) == 0  # moved out, not copied: the buffers are freed
     return raw, records
+
+
+def reads_start_by_the_horizon_or_follow_their_episode(raw) -> bool:
+    """Every exam leaves the worklist by the horizon: a read starts by then, except that of an exam taken
+    with its episode's first (read one after the other), which starts when its sibling's read ends."""
+    import numpy as np
+
+    late = np.flatnonzero((raw.reader >= 0) & (raw.left_at > raw.scenario.horizon_hours))
+    for e in late:
+        same_read = (raw.exams.patient == raw.exams.patient[e]) & (raw.reader == raw.reader[e])
+        if not np.any(same_read & (raw.done_at == raw.left_at[e]) & (raw.left_at < raw.left_at[e])):
+            return False
+    return True

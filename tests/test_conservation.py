@@ -28,11 +28,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.metrics import backlog_series, metrics_table
+from sim.metrics import backlog_series, metrics_table, outcome
 from sim.model import Engine, simulate
 from sim.policies.teleradiology import in_windows, window_starts
 from sim.worklist import ROUTE_CODE
-from tests.scenarios import ALL_DAYS, HOURS_PER_YEAR, build, mmc_data, run_reading_sentinels, two_trust_data
+from tests.scenarios import (ALL_DAYS, HOURS_PER_YEAR, build, mmc_data,
+                             reads_start_by_the_horizon_or_follow_their_episode, run_reading_sentinels,
+                             two_trust_data)
 
 CORE, OUTSOURCED, UNREPORTED = ROUTE_CODE["core"], ROUTE_CODE["outsourced"], ROUTE_CODE["unreported"]
 TELE = ROUTE_CODE["teleradiology"]
@@ -310,8 +312,10 @@ def test_random_scenarios_keep_the_invariants(data, seed):
     assert np.all((raw.reader >= 0) == core)
     assert np.all(np.isnan(raw.left_at) == waiting) and np.all(np.isnan(raw.done_at) == waiting)
     left = raw.left_at[~waiting]
-    assert np.all(left >= np.maximum(ex.arrival[~waiting], 0.0)) and np.all(left <= horizon)
+    assert np.all(left >= np.maximum(ex.arrival[~waiting], 0.0))
+    assert reads_start_by_the_horizon_or_follow_their_episode(raw)
     assert np.all(raw.done_at[~waiting] >= left)
+    assert np.all(outcome(raw).reading_hours >= 0)  # none of a read after the horizon counts
 
     # reads: eligibility, local routing, work at the reporter's speed, inside on-duty intervals, no overlap
     reporters = raw.reporters
@@ -443,3 +447,20 @@ def test_huge_workforce_nobody_waits(everybody):
     assert not np.isnan(waits[raw.exams.arrival < raw.scenario.horizon_hours - 1]).any()
     assert np.nanmax(waits) < 1e-9
     assert idle_while_waiting(raw) < 1e-9
+
+
+def test_an_episode_read_across_the_horizon_counts_no_reading_time_after_it():
+    """UNIT (found by the property test above): an episode taken just before the horizon is read exam
+    after exam, so a later exam's read can start after the horizon; its reading hours by the horizon
+    are 0, never negative, and the earlier exam's are cut at the horizon."""
+    import dataclasses
+
+    scn = build(two_trust_data(weeks=1))
+    raw = Engine(scn, 1, 0).run()
+    first, second = np.flatnonzero(raw.reader >= 0)[:2]
+    horizon = scn.horizon_hours
+    left_at, done_at = raw.left_at.copy(), raw.done_at.copy()
+    left_at[first], done_at[first] = horizon - 0.1, horizon + 0.2  # read across the horizon
+    left_at[second], done_at[second] = horizon + 0.2, horizon + 0.5  # its sibling, after it
+    hours = outcome(dataclasses.replace(raw, left_at=left_at, done_at=done_at)).reading_hours
+    assert hours[first] == pytest.approx(0.1) and hours[second] == 0.0
