@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
+	EMRAD_HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -m slow
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
