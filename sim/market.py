@@ -27,12 +27,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sim.finance import kind_codes, outsourcing_price
 from sim.policies.home import go_live_hours, home_eligible
 from sim.worklist import ROUTE_CODE
 
 if TYPE_CHECKING:
-    from sim.cell_sums import CellSums
     from sim.metrics import Outcome
     from sim.model import RawRun
 
@@ -40,7 +38,8 @@ ALL = "ALL"
 
 PER_EXAM = ("posted", "posted_work_hours", "matched_work_hours", "unmet_posted", "unmet_work_hours",
             "posted_outsourced", "outsourcing_avoided_home", "outsourcing_avoided_brokered")
-"""Market metrics that are sums over exams (so they split by trust, modality and urgency)."""
+"""Market metrics that are sums over exams (so they split by trust, modality and urgency), summed with
+the other per-exam metrics in sim.exam_sums by the definitions above."""
 
 PER_TRUST = ("offered_session_hours", "extra_sessions", "core_time_granted_out_hours", "core_time_granted_in_hours")
 """Market metrics of a reader's or a donor's trust (per trust and consortium only)."""
@@ -59,26 +58,6 @@ def posted_mask(raw: "RawRun") -> np.ndarray:
     with np.errstate(invalid="ignore"):
         still_waiting = np.isnan(raw.left_at) | (raw.left_at >= posted_at)
     return home_eligible(scn, ex) & (posted_at < scn.horizon_hours) & still_waiting
-
-
-def add_contributions(sums: "CellSums", raw: "RawRun", oc: "Outcome") -> None:
-    """Add the PER_EXAM metrics' per-exam sums to `sums` (sim.cell_sums)."""
-    ex = raw.exams
-    posted = oc.posted
-    home = raw.route == ROUTE_CODE["home"]  # matched: taken by an extra session (a read in hand counts)
-    unmet = posted & ~home
-    sums.count("posted", posted)
-    sums.add_where("posted_work_hours", posted, ex.work_hours)
-    sums.add_where("matched_work_hours", home, ex.work_hours)
-    sums.count("unmet_posted", unmet)
-    sums.add_where("unmet_work_hours", unmet, ex.work_hours)
-    sums.count("posted_outsourced", posted & oc.outsourced)
-    del posted, home, unmet
-    # the owning trust's outsourcing price of what the market and core-time sharing read (reported, as cost_home)
-    price_by_kind = np.nan_to_num(outsourcing_price(raw.scenario, *kind_codes(raw.scenario)))
-    for route, name in ((ROUTE_CODE["home"], "outsourcing_avoided_home"),
-                        (ROUTE_CODE["brokered"], "outsourcing_avoided_brokered")):
-        sums.add_where(name, oc.route == route, price_by_kind[oc.kind], overwrite_values=True)
 
 
 def trust_metrics(raw: "RawRun") -> pd.DataFrame:

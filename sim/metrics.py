@@ -23,16 +23,14 @@ import numpy as np
 import pandas as pd
 
 from sim import market
-from sim.cell_sums import CellSums
+from sim.exam_sums import HOURS_28_DAYS, ExamSums, Prices, exam_sums
 from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, price_kinds, route_cost, \
     tariff, teleradiology_price
-from sim.worklist import ROUTES
 from sim.model import RawRun
 from sim.scenario import HOURS_PER_WEEK
-from sim.worklist import ROUTE_CODE
+from sim.worklist import ROUTE_CODE, ROUTES
 
 ALL = "ALL"
-HOURS_28_DAYS = 28 * 24
 KEYS = ["trust", "modality", "urgency"]
 
 
@@ -41,12 +39,13 @@ IN_HOUSE = tuple(ROUTE_CODE[r] for r in ("core", "home", "brokered"))
 
 @dataclass(frozen=True)
 class Outcome:
-    """Per-exam derived outcome (ExamTable order), computed once with numpy.
+    """Per-exam derived outcome (ExamTable order) and every per-exam sum of the statistics (`sums`,
+    sim.exam_sums: one compiled pass).
 
     Full-size float arrays that follow from the raw run by a line of arithmetic (report times, reading
-    hours) and prices kept per modality x band x urgency combination (the counterfactual, commissioner
-    income) are computed on use rather than held: the statistics hold one at a time, ~100 MB less at
-    a consortium-year's memory peak.
+    hours, cost and charge by route) are computed on use rather than held, and prices are kept per
+    modality x band x urgency combination: the statistics hold one at a time, ~100 MB less at a
+    consortium-year's memory peak.
     """
 
     raw: RawRun = field(repr=False)
@@ -55,12 +54,10 @@ class Outcome:
     outsourced: np.ndarray  # sent to the company by the threshold rule (report back or not)
     teleradiology: np.ndarray  # taken by the night contract (report back or not)
     reading_trust: np.ndarray  # home trust of the reader (-1 if none)
-    cost: np.ndarray  # £ the report costs the consortium by its route (0 if unreported)
-    charge: np.ndarray  # £ inter-trust charge the owning trust pays the reading trust (brokered only)
     kind: np.ndarray  # each exam's modality x band x urgency combination (price_kinds)
-    counterfactual_by_kind: np.ndarray  # £ had a company reported it (NaN for work no company prices)
-    income_by_kind: np.ndarray  # £ commissioner income per reported exam (0 without that tariff)
+    prices: Prices = field(repr=False)  # £ per combination
     posted: np.ndarray  # posted to the broker's market (sim.market.posted_mask)
+    sums: ExamSums = field(repr=False)
 
     @property
     def core(self) -> np.ndarray:
@@ -83,14 +80,34 @@ class Outcome:
         return _reading_hours(self.raw)
 
     @property
+    def cost(self) -> np.ndarray:
+        """£ the report costs the consortium by its route (0 if unreported; sim.finance.route_cost)."""
+        hourly_cost = np.array([r.hourly_cost for r in self.raw.reporters] + [np.nan])
+        return route_cost(self.raw.scenario, self.route, self.reading_hours, self.raw.reader, hourly_cost,
+                          self.kind, self.prices.outsourcing, self.prices.teleradiology)
+
+    @property
+    def charge(self) -> np.ndarray:
+        """£ inter-trust charge the owning trust pays the reading trust (brokered only)."""
+        return inter_trust_charge(self.raw.scenario, self.route, self.kind)
+
+    @property
+    def counterfactual_by_kind(self) -> np.ndarray:
+        return self.prices.counterfactual
+
+    @property
+    def income_by_kind(self) -> np.ndarray:
+        return self.prices.income
+
+    @property
     def counterfactual(self) -> np.ndarray:
         """£ per exam had a company reported it (NaN for work no company prices)."""
-        return self.counterfactual_by_kind[self.kind]
+        return self.prices.counterfactual[self.kind]
 
     @property
     def income(self) -> np.ndarray:
         """£ commissioner income per exam: its tariff if reported by the horizon, any route, else 0."""
-        return np.where(self.has_report, self.income_by_kind[self.kind], 0.0)
+        return np.where(self.has_report, self.prices.income[self.kind], 0.0)
 
 
 def _started(raw: RawRun) -> np.ndarray:
@@ -111,23 +128,26 @@ def _reading_hours(raw: RawRun) -> np.ndarray:
 
 
 def outcome(raw: RawRun) -> Outcome:
+    """The per-exam outcome and every per-exam sum of the statistics, in one pass (sim.exam_sums)."""
     scn, ex = raw.scenario, raw.exams
-    started = _started(raw)
-    reported = started & (raw.done_at <= scn.horizon_hours)
-    outsourced = raw.route == ROUTE_CODE["outsourced"]
-    night = raw.route == ROUTE_CODE["teleradiology"]
-    route = np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route).astype(np.int8)
-    del started
-    hourly_cost = np.array([r.hourly_cost for r in raw.reporters] + [np.nan])
-    reporter_trust = np.array([r.home_trust for r in raw.reporters] + [-1], dtype=np.int16)
     kind, (m, b, u) = price_kinds(scn, ex)
-    # prices per modality x band x urgency combination, gathered only where a route uses them
-    cost = route_cost(scn, route, _reading_hours(raw), raw.reader, hourly_cost, kind, outsourcing_price(scn, m, b, u),
-                      teleradiology_price(scn, m, b, u))
-    return Outcome(raw, route, reported, outsourced, night, reporter_trust[raw.reader], cost,
-                   inter_trust_charge(scn, route, kind),
-                   kind, counterfactual_price(scn, m, b, u), tariff(scn, "commissioner_income", m, b),
-                   market.posted_mask(raw))
+    prices = Prices(outsourcing=outsourcing_price(scn, m, b, u), teleradiology=teleradiology_price(scn, m, b, u),
+                    insourcing=tariff(scn, "insourcing_tariff", m, b), inter_trust=tariff(scn, "inter_trust_charge", m, b),
+                    counterfactual=counterfactual_price(scn, m, b, u), income=tariff(scn, "commissioner_income", m, b))
+    posted = market.posted_mask(raw)
+    # time windows are index ranges of the acquisition-ordered table (bisection: no per-exam arithmetic)
+    arrival, horizon = ex.arrival, scn.horizon_hours
+    first_counted = int(np.searchsorted(arrival, scn.warmup_hours, side="left"))
+    due_end = np.array([_count_due(arrival, urgency.target_hours, horizon) for urgency in scn.urgencies], dtype=np.int64)
+    holidays = day_ranges(arrival, scn.bank_holiday_days) if scn.demand.bank_holidays else []
+    sums = exam_sums(raw, kind, prices, posted,
+                     hourly_cost=np.array([r.hourly_cost for r in raw.reporters], dtype=np.float64),
+                     reporter_trust=np.array([r.home_trust for r in raw.reporters], dtype=np.int64),
+                     first_counted=first_counted, due_end=due_end,
+                     due_28_end=_count_due(arrival, HOURS_28_DAYS, horizon),
+                     holiday_ranges=np.array(holidays, dtype=np.int64).reshape(-1, 2))
+    return Outcome(raw, sums.route, sums.reported, sums.outsourced, sums.teleradiology, sums.reading_trust, kind,
+                   prices, posted, sums)
 
 
 def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
@@ -157,78 +177,6 @@ def exam_frame(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     })
 
 
-def _add_contributions(sums: CellSums, raw: RawRun, oc: Outcome) -> None:
-    """Every per-exam sum the metrics need, per cell (sim.cell_sums: few passes, one temporary at a time).
-
-    Windows in time (the warm-up, targets and 28 days falling due by the horizon) are index ranges:
-    the exam table is in acquisition order, so they need no per-exam arithmetic.
-    """
-    scn, ex = raw.scenario, raw.exams
-    horizon, warmup = scn.horizon_hours, scn.warmup_hours
-    arrival, route, n = ex.arrival, oc.route, len(ex)
-    after_warmup = np.zeros(n, dtype=bool)
-    first_counted = int(np.searchsorted(arrival, warmup, side="left"))
-    after_warmup[first_counted:] = True
-    sums.count("initial_backlog", arrival < 0)
-    sums.count("arrivals", arrival >= 0)
-    sums.count("reported", oc.reported)
-    sums.count("outsourced", oc.outsourced)
-    sums.count("teleradiology", oc.teleradiology)
-    for name in ("core", "home", "brokered"):
-        sums.count(f"reported_{name}", route == ROUTE_CODE[name])
-    reading_hours = oc.reading_hours
-    sums.add("reading_hours", reading_hours)
-    sums.add_where("home_reading_hours", route == ROUTE_CODE["home"], reading_hours, overwrite_values=True)
-    del reading_hours
-    wait = raw.left_at - arrival
-    has_wait = after_warmup & ~np.isnan(wait)
-    sums.count("has_wait", has_wait)
-    sums.add_where("wait_sum", has_wait, wait, overwrite_values=True)
-    del wait, has_wait
-    tat = oc.reported_at  # a fresh array: turnaround in place
-    tat -= arrival
-    due = np.zeros(n, dtype=bool)  # acquired after the warm-up, target time by the horizon
-    met = np.zeros(n, dtype=bool)
-    with np.errstate(invalid="ignore"):  # NaN turnaround: not reported, never within anything
-        for u, urgency in enumerate(scn.urgencies):
-            target = urgency.target_hours
-            of_urgency = ex.urgency == u
-            falls_due = slice(first_counted, _count_due(arrival, target, horizon))
-            due[falls_due] |= of_urgency[falls_due]
-            met |= of_urgency & (tat <= target)
-        met &= due
-        sums.count("due", due)
-        sums.count("met", met)
-        del due, met, of_urgency
-        due_28 = np.zeros(n, dtype=bool)
-        due_28[first_counted:_count_due(arrival, HOURS_28_DAYS, horizon)] = True
-        sums.count("due_28", due_28)
-        sums.count("late_28", due_28 & ~(tat <= HOURS_28_DAYS))
-        # reported after 28 days, among exams reported by the horizon (how national statistics count it)
-        sums.count("reported_after_28d", after_warmup & (tat > HOURS_28_DAYS))
-    del due_28
-    has_tat = after_warmup & ~np.isnan(tat)
-    sums.count("has_tat", has_tat)
-    sums.add_where("tat_sum", has_tat, tat, overwrite_values=True)
-    del has_tat, tat, after_warmup
-    ooh = out_of_hours(scn, arrival)
-    sums.count("acquired_ooh", ooh)
-    sums.count("ooh_sent_out", ooh & (oc.outsourced | oc.teleradiology))
-    del ooh
-    sums.add_by_code({ROUTE_CODE[name]: f"cost_{name}" for name in ("core", "home", "brokered", "outsourced",
-                                                                      "teleradiology")},
-                     route, len(ROUTES), oc.cost)
-    counterfactual = oc.counterfactual
-    # exams reported by any route (in-house, company or night contract) that a company prices
-    sums.add_where("counterfactual_cost", (route != ROUTE_CODE["unreported"]) & ~np.isnan(counterfactual),
-                   counterfactual, overwrite_values=True)
-    del counterfactual
-    sums.add_where("commissioner_income", oc.has_report, oc.income_by_kind[oc.kind],
-                   overwrite_values=True)
-    sums.add("inter_trust_paid", oc.charge)
-    market.add_contributions(sums, raw, oc)
-
-
 def _count_due(arrival: np.ndarray, window: float, horizon: float) -> int:
     """How many exams (ascending acquisition times) fall due by the horizon: arrival + window <= horizon."""
     return _first_index(arrival, lambda a: a + window > horizon)
@@ -250,34 +198,25 @@ def _first_index(ascending: np.ndarray, predicate) -> int:
     return lo
 
 
-CORE_HOURS = (8.0, 18.0)
-"""Weekday hours that count as in hours (Mon-Fri 08:00-18:00, not bank holidays); all else is out of hours."""
+def day_ranges(hours: np.ndarray, days: list[int]) -> list[tuple[int, int]]:
+    """Index ranges [first, stop) of the times (hours since the start, ascending, as in the exam table)
+    that fall on each of `days` (whole days since the start: floor(hours / 24) is the day), ascending.
 
-
-def out_of_hours(scn, arrival: np.ndarray) -> np.ndarray:
-    """Whether each exam was acquired out of hours (the initial backlog never is)."""
-    hour = np.mod(arrival, HOURS_PER_WEEK)
-    inside = hour < 5 * 24  # a weekday
-    clock = np.mod(hour, 24, out=hour)  # in place: this runs over every exam
-    inside &= clock >= CORE_HOURS[0]
-    inside &= clock < CORE_HOURS[1]
-    del hour, clock
-    if scn.demand.bank_holidays:
-        inside &= ~on_days(arrival, scn.bank_holiday_days)
-    return (arrival >= 0) & ~inside
+    Each day is a run of consecutive times, found by bisection with the elementwise test itself: no
+    per-exam arithmetic and no full-size temporaries.
+    """
+    ranges = []
+    for day in sorted(set(days)):
+        first = _first_index(hours, lambda h: np.floor(h / 24) >= day)
+        ranges.append((first, _first_index(hours, lambda h: np.floor(h / 24) >= day + 1)))
+    return ranges
 
 
 def on_days(hours: np.ndarray, days: list[int]) -> np.ndarray:
-    """Whether each time (hours since the start, ascending, as in the exam table) falls on one of `days`
-    (whole days since the start: floor(hours / 24) is one of them).
-
-    Each day is a run of consecutive times, found by bisection: no per-exam arithmetic and no
-    full-size temporaries (a day number per exam costs three float arrays at the statistics' peak).
-    """
+    """Whether each time (ascending) falls on one of `days` (see day_ranges)."""
     out = np.zeros(hours.shape, dtype=bool)
-    for day in sorted(set(days)):
-        first = _first_index(hours, lambda h: np.floor(h / 24) >= day)
-        out[first:_first_index(hours, lambda h: np.floor(h / 24) >= day + 1)] = True
+    for first, stop in day_ranges(hours, days):
+        out[first:stop] = True
     return out
 
 
@@ -363,19 +302,15 @@ def _turnaround_quantiles(raw: RawRun, oc: Outcome, n_trusts: int, n_modalities:
 
 def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     """Tidy metrics: trust, modality, urgency, metric, value; "ALL" marks aggregated levels."""
-    scn, ex = raw.scenario, raw.exams
+    scn = raw.scenario
     oc = outcome(raw) if oc is None else oc
     n_m, n_u = len(scn.modalities), len(scn.urgencies)
     trusts = np.array(scn.trust_codes, dtype=object)
     modalities = np.array([m.code for m in scn.modalities], dtype=object)
     urgencies = np.array([u.code for u in scn.urgencies], dtype=object)
-    cell = _cell_codes(ex, n_m, n_u, np.int64)
     n_cells = len(trusts) * n_m * n_u
-    # sums are additive: once per cell, then cells add up into trusts and the consortium
-    sums = CellSums(cell, n_cells)
-    _add_contributions(sums, raw, oc)
-    by_cell = sums.finish()
-    del sums
+    # sums are additive: once per cell (sim.exam_sums), then cells add up into trusts and the consortium
+    by_cell = oc.sums.by_cell()
     present = np.flatnonzero(by_cell["initial_backlog"] + by_cell["arrivals"])
     levels = [  # (number of codes, labels of the codes kept)
         (n_cells, (trusts[present // n_u // n_m], modalities[present // n_u % n_m], urgencies[present % n_u]),
@@ -386,14 +321,13 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
     summed = [by_cell,
               {name: v.reshape(len(trusts), -1).sum(axis=1) for name, v in by_cell.items()},
               {name: v.sum(keepdims=True) for name, v in by_cell.items()}]
-    del cell
     quantiles = _turnaround_quantiles(raw, oc, len(trusts), n_m, n_u)
     present_kinds = np.flatnonzero(np.bincount(oc.kind, minlength=len(oc.counterfactual_by_kind)))
     counterfactual_defined = not np.isnan(oc.counterfactual_by_kind[present_kinds]).all()
     wte_hours = scn.finance.premium_hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
     frames = []
     capacity = capacity_cost_by_trust(raw)
-    received = np.bincount(np.maximum(oc.reading_trust, 0), weights=oc.charge, minlength=len(trusts))
+    received = oc.sums.charge_received
     for k, (n_groups, (t, m, u), keep) in enumerate(levels):
         values = _finish(summed[k], quantiles[k], counterfactual_defined, wte_hours)
         if k > 0:  # per trust and consortium: capacity is paid by trust, charges received by the reading trust
@@ -417,21 +351,12 @@ def flow_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     charge for brokered reads, nothing for core reads)."""
     scn = raw.scenario
     n_t, n_r = len(scn.trusts), len(ROUTES)
-    # every exam gets a bin (owning trust, reading trust or none, route); the bins of in-house routes
-    # hold exactly the reported exams, so no index of them is needed
-    code = raw.exams.trust.astype(np.int64)
-    code *= n_t + 1
-    code += oc.reading_trust
-    code += 1
-    code *= n_r
-    code += oc.route
+    # one bin per owning trust x (reading trust or none) x route, summed in sim.exam_sums
+    sums = oc.sums
     size = n_t * (n_t + 1) * n_r
-    exams = np.bincount(code, minlength=size)
-    hours = np.bincount(code, weights=oc.reading_hours, minlength=size)
+    exams, hours = sums.flow_exams, sums.flow_hours
     route = np.arange(size) % n_r
-    paid = np.where(route == ROUTE_CODE["home"], np.bincount(code, weights=oc.cost, minlength=size),
-                    np.bincount(code, weights=oc.charge, minlength=size))
-    del code
+    paid = np.where(route == ROUTE_CODE["home"], sums.flow_cost, sums.flow_charge)
     keep = np.flatnonzero((exams > 0) & np.isin(route, IN_HOUSE))
     codes = np.array(scn.trust_codes, dtype=object)
     return pd.DataFrame({
@@ -506,15 +431,7 @@ def reporter_table(raw: RawRun, oc: Outcome) -> pd.DataFrame:
     """Per reporter: session hours, reading hours (all routes), reading inside sessions, overtime
     (finishing the exam in hand after a session), exams read and utilisation (busy share inside sessions)."""
     scn = raw.scenario
-    n = len(raw.reporters)
-    # one bin per reporter after a bin for nobody (reader -1): no gathers of the year's exams
-    bin_of = raw.reader.astype(np.int64)
-    bin_of += 1
-    hours = np.bincount(bin_of, weights=oc.reading_hours, minlength=n + 1)[1:]
-    bin_of *= 2
-    bin_of += oc.reported
-    exams = np.bincount(bin_of, minlength=2 * (n + 1))[3::2]
-    del bin_of
+    hours, exams = oc.sums.reporter_hours, oc.sums.reporter_reports  # per reporter (sim.exam_sums)
     session = np.array([r.session_hours for r in raw.reporters])
     inside, overtime = session_split(raw)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,4 +1,5 @@
-"""The statistics' fast paths compute exactly what the plain numpy expressions they replace compute."""
+"""The statistics' fast paths compute exactly what the plain numpy expressions they replace compute
+(verification tests: each compares a fast path with its definition, bit for bit)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sim.demand import generate_exams
 from sim.finance import counterfactual_price, outsourcing_price, tariff, teleradiology_price
 from sim.loading import load_scenario
 from sim.metrics import on_days, price_kinds
+from sim.worklist import ROUTE_CODE, ROUTES
 
 
 def test_day_lookup_is_isin_on_whole_days():
@@ -38,35 +40,115 @@ def test_prices_per_combination_equal_prices_per_exam():
     assert np.isnan(night).any() and np.isfinite(night).any()  # the comparison covered both covered and uncovered work
 
 
-def test_cell_sums_equal_masked_sums_exactly():
-    """Verification of sim.cell_sums: packed counts and keyed weighted sums give the bit-identical
-    results of one masked array and one bincount per metric (the code they replaced)."""
-    from sim.cell_sums import FLAGS_PER_BYTE, CellSums
+def _numpy_sums(raw, oc) -> dict[str, np.ndarray]:
+    """Every per-cell sum of sim.exam_sums by its numpy definition: a mask and a bincount per metric, from
+    the Outcome's per-exam arrays and elementwise time windows (what sim.metrics computed before the pass)."""
+    scn, ex = raw.scenario, raw.exams
+    n_m, n_u = len(scn.modalities), len(scn.urgencies)
+    n_cells = len(scn.trusts) * n_m * n_u
+    cell = (ex.trust.astype(np.int64) * n_m + ex.modality) * n_u + ex.urgency
 
-    rng = np.random.default_rng(3)
-    n, n_groups = 50_000, 37
-    group = rng.integers(0, n_groups, n)
-    values = rng.lognormal(0.0, 2.0, n)
-    values[rng.random(n) < 0.05] = np.nan  # NaN outside a condition must not leak into its sum
-    code = rng.integers(0, 5, n).astype(np.int8)
-    conditions = [rng.random(n) < p for p in np.linspace(0.01, 0.99, 2 * FLAGS_PER_BYTE + 3)]  # three flushes
-    sums = CellSums(group, n_groups)
-    for k, condition in enumerate(conditions):
-        sums.count(f"flag_{k}", condition)
-    finite = ~np.isnan(values)
-    sums.add_where("kept", finite & conditions[0], values)
-    sums.add_where("overwritten", finite & conditions[1], values.copy(), overwrite_values=True)
-    sums.add_by_code({1: "code_1", 4: "code_4"}, code, 5, np.nan_to_num(values))
-    sums.add("all", np.nan_to_num(values))
-    got = sums.finish()
-    for k, condition in enumerate(conditions):
-        np.testing.assert_array_equal(got[f"flag_{k}"], np.bincount(group[condition], minlength=n_groups))
-    for name, condition in (("kept", finite & conditions[0]), ("overwritten", finite & conditions[1])):
-        np.testing.assert_array_equal(got[name], np.bincount(group, np.where(condition, values, 0.0), n_groups))
-    for c in (1, 4):
-        np.testing.assert_array_equal(got[f"code_{c}"],
-                                      np.bincount(group, np.where(code == c, np.nan_to_num(values), 0.0), n_groups))
-    np.testing.assert_array_equal(got["all"], np.bincount(group, np.nan_to_num(values), n_groups))
+    def total(mask, values=None):
+        weights = mask.astype(float) if values is None else np.where(mask, values, 0.0)
+        return np.bincount(cell, weights=weights, minlength=n_cells)
+
+    horizon, arrival, route = scn.horizon_hours, ex.arrival, oc.route
+    code = {name: route == ROUTE_CODE[name] for name in ("core", "home", "brokered", "outsourced", "teleradiology")}
+    everything = np.ones(len(ex), dtype=bool)
+    hours, cost, charge = oc.reading_hours, oc.cost, oc.charge
+    counted = arrival >= scn.warmup_hours
+    wait = raw.left_at - arrival
+    tat = oc.reported_at - arrival
+    target = np.array([u.target_hours for u in scn.urgencies])[ex.urgency]
+    with np.errstate(invalid="ignore"):
+        due = counted & (arrival + target <= horizon)
+        due_28 = counted & (arrival + 28 * 24 <= horizon)
+        hour = np.mod(arrival, 168)
+        inside = (hour < 120) & (np.mod(hour, 24) >= 8) & (np.mod(hour, 24) < 18)
+        if scn.demand.bank_holidays:
+            inside &= ~np.isin(np.floor(arrival / 24), scn.bank_holiday_days)
+        ooh = (arrival >= 0) & ~inside
+        sent_out = oc.outsourced | oc.teleradiology
+        counterfactual = oc.counterfactual
+        matched = raw.route == ROUTE_CODE["home"]
+        price = np.nan_to_num(oc.prices.outsourcing)[oc.kind]
+        return {
+            "initial_backlog": total(arrival < 0), "arrivals": total(arrival >= 0), "reported": total(oc.reported),
+            "outsourced": total(oc.outsourced), "teleradiology": total(oc.teleradiology),
+            **{f"reported_{name}": total(code[name]) for name in ("core", "home", "brokered")},
+            "reading_hours": total(everything, hours), "home_reading_hours": total(code["home"], hours),
+            "has_wait": total(counted & ~np.isnan(wait)), "wait_sum": total(counted & ~np.isnan(wait), wait),
+            "due": total(due), "met": total(due & (tat <= target)), "due_28": total(due_28),
+            "late_28": total(due_28 & ~(tat <= 28 * 24)), "reported_after_28d": total(counted & (tat > 28 * 24)),
+            "has_tat": total(counted & ~np.isnan(tat)), "tat_sum": total(counted & ~np.isnan(tat), tat),
+            "acquired_ooh": total(ooh), "ooh_sent_out": total(ooh & sent_out),
+            **{f"cost_{name}": total(mask, cost) for name, mask in code.items()},
+            "counterfactual_cost": total((route != ROUTE_CODE["unreported"]) & ~np.isnan(counterfactual),
+                                         counterfactual),
+            "commissioner_income": total(everything, oc.income), "inter_trust_paid": total(everything, charge),
+            "posted": total(oc.posted), "posted_work_hours": total(oc.posted, ex.work_hours),
+            "matched_work_hours": total(matched, ex.work_hours), "unmet_posted": total(oc.posted & ~matched),
+            "unmet_work_hours": total(oc.posted & ~matched, ex.work_hours),
+            "posted_outsourced": total(oc.posted & oc.outsourced),
+            "outsourcing_avoided_home": total(code["home"], price),
+            "outsourcing_avoided_brokered": total(code["brokered"], price),
+        }
+
+
+@pytest.mark.parametrize("path, weeks, seed", [
+    ("params/emrad.toml", 3, 2),  # outsourcing, the night contract, episodes, a bank holiday in the horizon
+    ("params/scenarios/brokered.toml", 3, 5),  # the market's posted work, home and brokered reads, charges
+    ("params/regression/two_trusts_pooled.toml", 6, 1),
+    ("params/pilot_nuh_neuro.toml", 13, 3),
+])
+def test_exam_sums_equal_the_numpy_definitions_exactly(path, weeks, seed):
+    """Verification of sim.exam_sums (one compiled pass): every per-cell sum, the flows, the reporters'
+    totals and the per-exam codes are bit-identical to a mask and a bincount per metric over the
+    Outcome's numpy arrays (sim.metrics, sim.finance): same terms, added in exam order."""
+    from sim import exam_sums
+    from sim.metrics import outcome
+    from sim.model import simulate
+
+    scn = load_scenario(path)
+    scn = scn.with_changes({"horizon_weeks": min(weeks, scn.horizon_weeks)})
+    raw = simulate(scn, seed, 0)
+    oc = outcome(raw)
+    got = oc.sums
+    expected = _numpy_sums(raw, oc)
+    assert list(expected) == list(exam_sums.CELL_SUMS)
+    for k, name in enumerate(exam_sums.CELL_SUMS):
+        assert getattr(exam_sums, f"S_{name.upper()}") == k  # the compiled row constants follow the names
+        np.testing.assert_array_equal(got.by_cell()[name], expected[name], err_msg=name)
+
+    started = np.isin(raw.route, [ROUTE_CODE[r] for r in ("core", "home", "brokered")])
+    reported = started & (raw.done_at <= scn.horizon_hours)
+    np.testing.assert_array_equal(got.reported, reported)
+    np.testing.assert_array_equal(got.route, np.where(started & ~reported, ROUTE_CODE["unreported"], raw.route))
+    np.testing.assert_array_equal(got.outsourced, raw.route == ROUTE_CODE["outsourced"])
+    np.testing.assert_array_equal(got.teleradiology, raw.route == ROUTE_CODE["teleradiology"])
+    home_trust = np.array([r.home_trust for r in raw.reporters] + [-1])
+    np.testing.assert_array_equal(got.reading_trust, home_trust[raw.reader])
+
+    n_t, n_r = len(scn.trusts), len(ROUTES)
+    flow = (raw.exams.trust.astype(np.int64) * (n_t + 1) + got.reading_trust + 1) * n_r + got.route
+    in_house = np.isin(got.route, [ROUTE_CODE[r] for r in ("core", "home", "brokered")])
+    size = n_t * (n_t + 1) * n_r
+    hours, cost, charge = oc.reading_hours, oc.cost, oc.charge
+    np.testing.assert_array_equal(got.flow_exams, np.bincount(flow[in_house], minlength=size))
+    for got_sum, values in ((got.flow_hours, hours), (got.flow_cost, cost), (got.flow_charge, charge)):
+        np.testing.assert_array_equal(got_sum, np.bincount(flow, np.where(in_house, values, 0.0), size))
+    n = len(raw.reporters)
+    np.testing.assert_array_equal(got.reporter_hours, np.bincount(raw.reader + 1, hours, n + 1)[1:])
+    np.testing.assert_array_equal(got.reporter_reports, np.bincount(raw.reader[reported], minlength=n))
+    np.testing.assert_array_equal(got.charge_received, np.bincount(np.maximum(got.reading_trust, 0), charge, n_t))
+    # the comparison covered every route with exams, priced and unpriced work, and posted work where there is a market
+    assert (got.by_cell()["arrivals"].sum() > 0) and np.isin(raw.route, [ROUTE_CODE["core"]]).any()
+    if "brokered" in path:
+        assert got.by_cell()["posted"].sum() > 0 and got.by_cell()["reported_brokered"].sum() > 0
+        assert got.by_cell()["reported_home"].sum() > 0 and charge.sum() > 0
+    if "emrad" in path:
+        assert scn.demand.bank_holidays and any(0 <= d * 24 < scn.horizon_hours for d in scn.bank_holiday_days)
+        assert got.by_cell()["teleradiology"].sum() > 0 and got.by_cell()["outsourced"].sum() > 0
 
 
 def test_time_windows_by_bisection_equal_the_elementwise_test():
