@@ -262,3 +262,29 @@ def _pass(trust, modality, urgency, arrival, work_hours, left_at, done_at, raw_r
                 reporters[1, r] += 1.0
         if charge != 0.0:
             received[rt if rt > 0 else 0] += charge
+
+
+def turnaround_by_cell(raw, sums: ExamSums, first_counted: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turnaround hours of the exams the metrics count (acquired after the warm-up, report back by the
+    horizon), grouped by cell, exam order within a cell; and the cells' bounds (values of cell c are
+    values[bounds[c]:bounds[c + 1]]; a trust's cells are consecutive). One pass: the counts per cell
+    are the pass's `has_tat` sums."""
+    scn, ex = raw.scenario, raw.exams
+    counts = sums.by_cell_rows[S_HAS_TAT].astype(np.int64)
+    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    values = np.empty(int(bounds[-1]))
+    _scatter_turnaround(ex.trust, ex.modality, ex.urgency, ex.arrival, raw.done_at, sums.reported, sums.outsourced,
+                        sums.teleradiology, float(scn.horizon_hours), len(scn.modalities), len(scn.urgencies),
+                        first_counted, bounds[:-1].copy(), values)
+    return values, bounds
+
+
+@compiled
+def _scatter_turnaround(trust, modality, urgency, arrival, done_at, reported, outsourced, night, horizon, n_m, n_u,
+                        first_counted, next_slot, values):  # pragma: no cover (compiled)
+    for i in range(first_counted, arrival.size):
+        if reported[i] or ((outsourced[i] or night[i]) and done_at[i] <= horizon):  # has_report
+            c = (trust[i] * n_m + modality[i]) * n_u + urgency[i]
+            values[next_slot[c]] = done_at[i] - arrival[i]
+            next_slot[c] += 1

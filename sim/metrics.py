@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sim import market
-from sim.exam_sums import HOURS_28_DAYS, ExamSums, Prices, exam_sums
+from sim.exam_sums import HOURS_28_DAYS, ExamSums, Prices, exam_sums, turnaround_by_cell
 from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, price_kinds, route_cost, \
     tariff, teleradiology_price
 from sim.model import RawRun
@@ -260,40 +260,19 @@ def _segment_quantiles(ordered: np.ndarray, bounds: np.ndarray, q=(0.5, 0.9, 0.9
     return out
 
 
-def _cell_codes(ex, n_modalities: int, n_urgencies: int, dtype) -> np.ndarray:
-    """Each exam's trust x modality x urgency cell (a trust's cells are consecutive codes)."""
-    cell = ex.trust.astype(dtype)
-    cell *= n_modalities
-    cell += ex.modality
-    cell *= n_urgencies
-    cell += ex.urgency
-    return cell
-
-
 def _turnaround_quantiles(raw: RawRun, oc: Outcome, n_trusts: int, n_modalities: int, n_urgencies: int
                           ) -> list[np.ndarray]:
     """(groups, 3) turnaround median, 90th and 95th percentiles (hours; exams acquired after the
     warm-up and reported by the horizon) per cell, per trust and for the consortium; NaN where none.
 
-    One stable sort by cell (a 16-bit radix sort) groups every level's values together: a trust's
-    cells are consecutive codes. A quantile does not depend on the order of its values, so the
-    consortium's is taken last, partitioning the sorted values in place.
+    The values come grouped by cell (sim.exam_sums.turnaround_by_cell), so a trust's are one slice too.
+    A quantile does not depend on the order of its values, so the consortium's is taken last,
+    partitioning the values in place.
     """
-    tat = oc.reported_at  # a fresh array: turnaround in place
-    tat -= raw.exams.arrival
-    counted = ~np.isnan(tat)
-    counted[: int(np.searchsorted(raw.exams.arrival, raw.scenario.warmup_hours, side="left"))] = False
-    values = tat[counted]
-    del tat
-    per_trust = n_modalities * n_urgencies
-    n_cells = n_trusts * per_trust
-    cells = _cell_codes(raw.exams, n_modalities, n_urgencies, np.int16 if n_cells < 2**15 else np.int64)[counted]
-    del counted
-    values = values[np.argsort(cells, kind="stable")]
-    cells_before = np.r_[0, np.cumsum(np.bincount(cells, minlength=n_cells))]
-    del cells
+    first_counted = int(np.searchsorted(raw.exams.arrival, raw.scenario.warmup_hours, side="left"))
+    values, cells_before = turnaround_by_cell(raw, oc.sums, first_counted)
     by_cell = _segment_quantiles(values, cells_before)
-    by_trust = _segment_quantiles(values, cells_before[::per_trust])
+    by_trust = _segment_quantiles(values, cells_before[::n_modalities * n_urgencies])
     whole = np.full((1, 3), np.nan)
     if values.size:
         whole[0] = np.quantile(values, (0.5, 0.9, 0.95), overwrite_input=True)

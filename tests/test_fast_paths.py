@@ -141,6 +141,14 @@ def test_exam_sums_equal_the_numpy_definitions_exactly(path, weeks, seed):
     np.testing.assert_array_equal(got.reporter_hours, np.bincount(raw.reader + 1, hours, n + 1)[1:])
     np.testing.assert_array_equal(got.reporter_reports, np.bincount(raw.reader[reported], minlength=n))
     np.testing.assert_array_equal(got.charge_received, np.bincount(np.maximum(got.reading_trust, 0), charge, n_t))
+    # turnaround values grouped by cell: the stable sort by cell of the counted exams' turnaround
+    counted = (raw.exams.arrival >= scn.warmup_hours) & oc.has_report
+    cell = (raw.exams.trust.astype(np.int64) * len(scn.modalities) + raw.exams.modality) * len(scn.urgencies) \
+        + raw.exams.urgency
+    values, bounds = exam_sums.turnaround_by_cell(raw, got, int(np.argmax(raw.exams.arrival >= scn.warmup_hours)))
+    order = np.argsort(cell[counted], kind="stable")
+    np.testing.assert_array_equal(values, (oc.reported_at - raw.exams.arrival)[counted][order])
+    np.testing.assert_array_equal(bounds, np.r_[0, np.cumsum(np.bincount(cell[counted], minlength=len(bounds) - 1))])
     # the comparison covered every route with exams, priced and unpriced work, and posted work where there is a market
     assert (got.by_cell()["arrivals"].sum() > 0) and np.isin(raw.route, [ROUTE_CODE["core"]]).any()
     if "brokered" in path:
