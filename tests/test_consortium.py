@@ -21,7 +21,6 @@ from sim.demand import generate_exams, subspecialty_mix
 from sim.loading import ScenarioError, validate_data
 from sim.metrics import metrics_table, outcome, reporter_table
 from sim.model import Engine
-from sim.scenario import HOURS_PER_WEEK
 from sim.workforce import HOURS_PER_YEAR, build_workforce, n_posts, vacant_spans
 from sim.worklist import ROUTE_CODE
 from tests.scenarios import ALL_DAYS, build, two_trust_data

@@ -6,7 +6,6 @@ of the first pilot's size (6 participants vs 30 others, 13 weeks per period)."""
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 
 import numpy as np

@@ -14,7 +14,6 @@ import datetime as dt
 import numpy as np
 import pytest
 
-import sim
 from sim.loading import ScenarioError, load_scenario, validate_data
 from sim.model import Engine
 from sim.policies.home import HomeSessions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 
 import numpy as np
@@ -11,8 +10,7 @@ import pandas as pd
 import pytest
 
 from sim.privacy import (KEY_ENV, KEY_FILE_ENV, PseudonymKeyWarning, check_key, load_key, looks_like_nhs_number,
-                         nhs_number_valid, protect, pseudonymise, row_constraints, suppress_small,
-                         total_constraints)
+                         nhs_number_valid, pseudonymise, suppress_small)
 
 KEY = b"a-test-key-that-is-long-enough-0"
 OTHER_KEY = b"another-test-key-long-enough-00"

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.activity import IN_HOUSE_ROUTES, ROUTES, ActivityLog, read_activity_log
+from sim.activity import ROUTES, ActivityLog, read_activity_log
 from sim.evaluation import harm, publish, service
 from sim.evaluation.periods import EvaluationWarning, make_periods
 from sim.evaluation.tables import per_exam, resolve_tables
@@ -187,8 +187,11 @@ def evaluate_activity(log_or_path: ActivityLog | pd.DataFrame | str | Path, tari
     n_extra, n_patients = len(extra), extra["patient_id"].nunique()
     rates_table = service.reporting_rates(ex, during, extra_routes, benchmark_all, max_gap_minutes)
     observed = rates_table[rates_table.modality == ALL].set_index("route")
-    extra_rate = (observed.loc[list(extra_routes), "exams"].sum() / observed.loc[list(extra_routes), "hours_observed"].sum()
-                  if set(extra_routes) <= set(observed.index) else np.nan)
+    extra_rate = np.nan  # exams per hour in extra sessions; undefined without any observed hours
+    if set(extra_routes) <= set(observed.index):
+        hours_observed = observed.loc[list(extra_routes), "hours_observed"].sum()
+        if hours_observed > 0:
+            extra_rate = observed.loc[list(extra_routes), "exams"].sum() / hours_observed
     per_wte = hours_per_wte_week * weeks
     per_premium_wte = premium_pa_hours * 10 * weeks
     net = {k: extra_hours - displaced[f"displaced_core_hours{k}"] for k in ("", "_low", "_high")}

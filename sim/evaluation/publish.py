@@ -196,7 +196,7 @@ def summary_text(ev) -> str:
     summary = published["summary"]
     width = max(len(m) for m in summary["metric"])
     for row in summary.itertuples(index=False):
-        value = (f"suppressed" if getattr(row, f"value{SUPPRESSED_SUFFIX}") else
+        value = ("suppressed" if getattr(row, f"value{SUPPRESSED_SUFFIX}") else
                  "" if pd.isna(row.value) else f"{row.value:,.0f}" if row.unit in ("rows", "exams", "patients", "GBP")
                  else f"{row.value:,.2f}")
         lines.append(f"{row.metric:<{width}}  {value:>14}  {row.unit}")
