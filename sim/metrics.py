@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim import market
+from sim import market, timeline_kernels
 from sim.cell_sums import CellSums
 from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, price_kinds, route_cost, \
     tariff, teleradiology_price
@@ -457,18 +457,10 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     scn = raw.scenario
     step = scn.backlog_interval_hours
     grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
-    rows = []
-    # each trust's exams, in exam (= acquisition) order, from one radix sort: a mask per trust would cost
-    # trusts x exams
-    trust = raw.exams.trust
-    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
-    for ti, code in enumerate(scn.trust_codes):
-        mine = by_trust[bounds[ti]:bounds[ti + 1]]
-        acquired = raw.exams.arrival[mine]  # the exam table is in acquisition order
-        left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
-        waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")
-        rows.append(pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting}))
+    # one pass over the exams, no sort (sim.timeline_kernels): a count per trust and grid time
+    waiting = timeline_kernels.backlog_counts(raw.exams.trust, raw.exams.arrival, raw.left_at, grid, len(scn.trusts))
+    rows = [pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting[ti]})
+            for ti, code in enumerate(scn.trust_codes)]
     return pd.concat(rows, ignore_index=True)
 
 

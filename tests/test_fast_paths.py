@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,104 @@ def test_huge_page_setting_follows_the_kernel_and_the_user(monkeypatch, tmp_path
         assert memory.avoid_huge_page_compaction() is False
     finally:
         core._set_madvise_hugepage(before)
+
+
+# --- sim.timeline_kernels: the backlog series against the numpy code it replaced ---
+
+
+def _backlog_series_numpy(raw):
+    """sim.metrics.backlog_series before sim.timeline_kernels (a sort per trust and searchsorted), kept as
+    the definition the compiled pass must reproduce exactly."""
+    import pandas as pd
+
+    scn = raw.scenario
+    step = scn.backlog_interval_hours
+    grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
+    rows = []
+    trust = raw.exams.trust
+    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
+    for ti, code in enumerate(scn.trust_codes):
+        mine = by_trust[bounds[ti]:bounds[ti + 1]]
+        acquired = raw.exams.arrival[mine]
+        left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
+        waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")
+        rows.append(pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _assert_timelines_equal_numpy(raw):
+    import pandas as pd
+
+    from sim.metrics import backlog_series
+
+    pd.testing.assert_frame_equal(backlog_series(raw), _backlog_series_numpy(raw), check_exact=True)
+
+
+REGRESSION = Path(__file__).resolve().parents[1] / "params" / "regression"
+REGRESSION_SCENARIOS = sorted(REGRESSION.glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", REGRESSION_SCENARIOS, ids=lambda p: p.stem)
+def test_timeline_kernels_equal_numpy_on_the_regression_scenarios(path):
+    """Verification of sim.timeline_kernels: on every regression scenario and a few seeds, the backlog
+    series is identical to the numpy code it replaced."""
+    from sim.model import Engine
+
+    scn = load_scenario(path)
+    for seed in (1, 2, 7):
+        _assert_timelines_equal_numpy(Engine(scn, seed, 0).run())
+
+
+@pytest.fixture(scope="module")
+def two_trusts_raw():
+    from sim.model import Engine
+
+    return Engine(load_scenario(REGRESSION / "two_trusts_brokered.toml"), 5, 0).run()
+
+
+def test_backlog_kernel_equals_numpy_on_edge_cases(two_trusts_raw):
+    """Verification of sim.timeline_kernels.backlog_counts on cases no fixture has: an empty trust, -inf
+    arrivals, times exactly on grid points and a hair either side (searchsorted side='right'), leaving
+    before the start, beyond the last grid point or never (NaN, all NaN), and float grids from
+    np.arange whose points are not k * step."""
+    from dataclasses import replace
+
+    raw = two_trusts_raw
+    scn = raw.scenario
+    rng = np.random.default_rng(12)
+    n = len(raw.exams)
+    for step in (6.0, 0.1, 1 / 3, 0.7):
+        grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
+        on_grid = rng.choice(grid, n // 4)
+        times = np.concatenate([on_grid, np.nextafter(on_grid, -np.inf), np.nextafter(on_grid, np.inf),
+                                np.arange(len(grid)) / (1 / step)])  # k / (1/step): often a bit off k * step
+        arrival = np.sort(np.concatenate([[-np.inf, -np.inf], raw.exams.arrival[2:n // 2],
+                                          rng.choice(times, n - n // 2)]))
+        left_at = rng.choice(np.concatenate([times, [np.nan, np.inf, -np.inf, -5.0, scn.horizon_hours + 1.0,
+                                                     grid[-1] + step / 2]]), n)
+        trust = raw.exams.trust.copy()
+        trust[trust == 1] = 0  # trust 1 has no exams
+        exams = replace(raw.exams, arrival=arrival, trust=trust)
+        for left in (left_at, np.full(n, np.nan)):
+            edited = replace(raw, scenario=scn.with_changes({"backlog_interval_hours": step}), exams=exams,
+                             left_at=left)
+            table = _backlog_series_numpy(edited)
+            assert (table.waiting[table.trust == scn.trust_codes[1]] == 0).all()
+            _assert_timelines_equal_numpy(edited)
+
+
+def test_grid_index_is_searchsorted():
+    """Unit: the arithmetic grid index, corrected against the grid, is np.searchsorted(side='left')
+    for any value, on grids from np.arange with steps that are not exact in binary."""
+    from sim.timeline_kernels import _first_at_or_above
+
+    rng = np.random.default_rng(13)
+    for stop, step in ((100.0, 1.0), (336.0, 0.1), (50.0, 1 / 3), (1000.0, 0.7), (0.0, 1.0), (5.0, 24.0)):
+        grid = np.arange(0.0, stop + step / 2, step)
+        values = np.concatenate([grid, np.nextafter(grid, -np.inf), np.nextafter(grid, np.inf),
+                                 np.arange(len(grid) + 2) / (1 / step), rng.uniform(-10, stop + 10, 2000),
+                                 [-np.inf, np.inf, np.nan, -0.0, 1e300, -1e300, 5e-324]])
+        expected = np.searchsorted(grid, values, side="left")
+        got = np.array([_first_at_or_above(grid, v) for v in values])
+        np.testing.assert_array_equal(got, expected)
