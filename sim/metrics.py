@@ -472,25 +472,16 @@ def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
     """
     n = len(raw.reporters)
     inside, overtime = np.zeros(n), np.zeros(n)
-    horizon = raw.scenario.horizon_hours
-    core_like = np.flatnonzero(((raw.route == ROUTE_CODE["core"]) | (raw.route == ROUTE_CODE["brokered"]))
-                               & (raw.reader >= 0)).astype(np.int32)
-    readers = raw.reader[core_like]  # a 16-bit stable sort is a radix sort: O(n)
-    order = core_like[np.argsort(readers.astype(np.int16) if n < 2**15 else readers, kind="stable")]
-    bounds = np.r_[0, np.cumsum(np.bincount(readers, minlength=n))]
-    del core_like, readers
-    # each reporter's reads are a contiguous slice of `order`, gathered one reporter at a time (no
-    # full-size copies of the start and end times at the statistics' memory peak)
-    for i, reporter in enumerate(raw.reporters):
-        lo, hi = bounds[i], bounds[i + 1]
-        if lo == hi or not reporter.intervals:
-            continue
-        spans = np.asarray(reporter.intervals)
-        rows = order[lo:hi]
-        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
-        session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
-        inside[i] = np.sum(np.minimum(end, session_end) - start)
-        overtime[i] = np.sum(np.maximum(end - session_end, 0.0))
+    spans = np.array([span for r in raw.reporters for span in r.intervals], dtype=np.float64).reshape(-1, 2)
+    per_reporter = np.r_[0, np.cumsum([len(r.intervals) for r in raw.reporters], dtype=np.int64)]
+    # the per-read terms in one pass, grouped by reader (sim.timeline_kernels); each reporter's are
+    # summed by np.sum as before: numpy's pairwise summation, not a sequential loop, gives the last bits
+    bounds, inside_terms, overtime_terms = timeline_kernels.session_terms(
+        raw.route, raw.reader, raw.left_at, raw.done_at, raw.scenario.horizon_hours, ROUTE_CODE["core"],
+        ROUTE_CODE["brokered"], np.ascontiguousarray(spans[:, 0]), np.ascontiguousarray(spans[:, 1]), per_reporter)
+    for i in np.flatnonzero(np.diff(bounds)):
+        inside[i] = np.sum(inside_terms[bounds[i]:bounds[i + 1]])
+        overtime[i] = np.sum(overtime_terms[bounds[i]:bounds[i + 1]])
     return inside, overtime
 
 
