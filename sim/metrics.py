@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim import market
+from sim import market, timeline_kernels
 from sim.exam_sums import HOURS_28_DAYS, ExamSums, Prices, exam_sums, turnaround_by_cell
 from sim.finance import counterfactual_price, inter_trust_charge, outsourcing_price, price_kinds, route_cost, \
     tariff, teleradiology_price
@@ -361,18 +361,10 @@ def backlog_series(raw: RawRun) -> pd.DataFrame:
     scn = raw.scenario
     step = scn.backlog_interval_hours
     grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
-    rows = []
-    # each trust's exams, in exam (= acquisition) order, from one radix sort: a mask per trust would cost
-    # trusts x exams
-    trust = raw.exams.trust
-    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
-    for ti, code in enumerate(scn.trust_codes):
-        mine = by_trust[bounds[ti]:bounds[ti + 1]]
-        acquired = raw.exams.arrival[mine]  # the exam table is in acquisition order
-        left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
-        waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")
-        rows.append(pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting}))
+    # one pass over the exams, no sort (sim.timeline_kernels): a count per trust and grid time
+    waiting = timeline_kernels.backlog_counts(raw.exams.trust, raw.exams.arrival, raw.left_at, grid, len(scn.trusts))
+    rows = [pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting[ti]})
+            for ti, code in enumerate(scn.trust_codes)]
     return pd.concat(rows, ignore_index=True)
 
 
@@ -384,25 +376,16 @@ def session_split(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
     """
     n = len(raw.reporters)
     inside, overtime = np.zeros(n), np.zeros(n)
-    horizon = raw.scenario.horizon_hours
-    core_like = np.flatnonzero(((raw.route == ROUTE_CODE["core"]) | (raw.route == ROUTE_CODE["brokered"]))
-                               & (raw.reader >= 0)).astype(np.int32)
-    readers = raw.reader[core_like]  # a 16-bit stable sort is a radix sort: O(n)
-    order = core_like[np.argsort(readers.astype(np.int16) if n < 2**15 else readers, kind="stable")]
-    bounds = np.r_[0, np.cumsum(np.bincount(readers, minlength=n))]
-    del core_like, readers
-    # each reporter's reads are a contiguous slice of `order`, gathered one reporter at a time (no
-    # full-size copies of the start and end times at the statistics' memory peak)
-    for i, reporter in enumerate(raw.reporters):
-        lo, hi = bounds[i], bounds[i + 1]
-        if lo == hi or not reporter.intervals:
-            continue
-        spans = np.asarray(reporter.intervals)
-        rows = order[lo:hi]
-        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
-        session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
-        inside[i] = np.sum(np.minimum(end, session_end) - start)
-        overtime[i] = np.sum(np.maximum(end - session_end, 0.0))
+    spans = np.array([span for r in raw.reporters for span in r.intervals], dtype=np.float64).reshape(-1, 2)
+    per_reporter = np.r_[0, np.cumsum([len(r.intervals) for r in raw.reporters], dtype=np.int64)]
+    # the per-read terms in one pass, grouped by reader (sim.timeline_kernels); each reporter's are
+    # summed by np.sum as before: numpy's pairwise summation, not a sequential loop, gives the last bits
+    bounds, inside_terms, overtime_terms = timeline_kernels.session_terms(
+        raw.route, raw.reader, raw.left_at, raw.done_at, raw.scenario.horizon_hours, ROUTE_CODE["core"],
+        ROUTE_CODE["brokered"], np.ascontiguousarray(spans[:, 0]), np.ascontiguousarray(spans[:, 1]), per_reporter)
+    for i in np.flatnonzero(np.diff(bounds)):
+        inside[i] = np.sum(inside_terms[bounds[i]:bounds[i + 1]])
+        overtime[i] = np.sum(overtime_terms[bounds[i]:bounds[i + 1]])
     return inside, overtime
 
 

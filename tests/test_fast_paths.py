@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,209 @@ def test_huge_page_setting_follows_the_kernel_and_the_user(monkeypatch, tmp_path
         assert memory.avoid_huge_page_compaction() is False
     finally:
         core._set_madvise_hugepage(before)
+
+
+# --- sim.timeline_kernels: the backlog series and the session split against the numpy code they replaced ---
+
+
+def _backlog_series_numpy(raw):
+    """sim.metrics.backlog_series before sim.timeline_kernels (a sort per trust and searchsorted), kept as
+    the definition the compiled pass must reproduce exactly."""
+    import pandas as pd
+
+    scn = raw.scenario
+    step = scn.backlog_interval_hours
+    grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
+    rows = []
+    trust = raw.exams.trust
+    by_trust = np.argsort(trust.astype(np.int16) if len(scn.trusts) < 2**15 else trust, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(trust, minlength=len(scn.trusts)))]
+    for ti, code in enumerate(scn.trust_codes):
+        mine = by_trust[bounds[ti]:bounds[ti + 1]]
+        acquired = raw.exams.arrival[mine]
+        left = np.sort(np.where(np.isnan(raw.left_at[mine]), np.inf, raw.left_at[mine]))
+        waiting = np.searchsorted(acquired, grid, side="right") - np.searchsorted(left, grid, side="right")
+        rows.append(pd.DataFrame({"time_h": grid, "trust": code, "waiting": waiting}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _session_split_numpy(raw):
+    """sim.metrics.session_split before sim.timeline_kernels (a sort by reader, then per reporter a
+    searchsorted and two pairwise np.sum), kept as the definition the compiled pass must reproduce exactly."""
+    from sim.worklist import ROUTE_CODE
+
+    n = len(raw.reporters)
+    inside, overtime = np.zeros(n), np.zeros(n)
+    horizon = raw.scenario.horizon_hours
+    core_like = np.flatnonzero(((raw.route == ROUTE_CODE["core"]) | (raw.route == ROUTE_CODE["brokered"]))
+                               & (raw.reader >= 0)).astype(np.int32)
+    readers = raw.reader[core_like]
+    order = core_like[np.argsort(readers.astype(np.int16) if n < 2**15 else readers, kind="stable")]
+    bounds = np.r_[0, np.cumsum(np.bincount(readers, minlength=n))]
+    for i, reporter in enumerate(raw.reporters):
+        lo, hi = bounds[i], bounds[i + 1]
+        if lo == hi or not reporter.intervals:
+            continue
+        spans = np.asarray(reporter.intervals)
+        rows = order[lo:hi]
+        start, end = raw.left_at[rows], np.minimum(raw.done_at[rows], horizon)
+        session_end = spans[np.maximum(np.searchsorted(spans[:, 0], start, side="right") - 1, 0), 1]
+        inside[i] = np.sum(np.minimum(end, session_end) - start)
+        overtime[i] = np.sum(np.maximum(end - session_end, 0.0))
+    return inside, overtime
+
+
+def _assert_same_bits(got, expected):
+    """Bit for bit: NaN where NaN, and a -0.0 is not a 0.0."""
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+
+
+def _assert_timelines_equal_numpy(raw):
+    import pandas as pd
+
+    from sim.metrics import backlog_series, session_split
+
+    pd.testing.assert_frame_equal(backlog_series(raw), _backlog_series_numpy(raw), check_exact=True)
+    for got, expected in zip(session_split(raw), _session_split_numpy(raw), strict=True):
+        _assert_same_bits(got, expected)
+
+
+REGRESSION = Path(__file__).resolve().parents[1] / "params" / "regression"
+REGRESSION_SCENARIOS = sorted(REGRESSION.glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", REGRESSION_SCENARIOS, ids=lambda p: p.stem)
+def test_timeline_kernels_equal_numpy_on_the_regression_scenarios(path):
+    """Verification of sim.timeline_kernels: on every regression scenario and a few seeds, the backlog
+    series and the session split are bit-identical to the numpy code they replaced."""
+    from sim.model import Engine
+
+    scn = load_scenario(path)
+    for seed in (1, 2, 7):
+        _assert_timelines_equal_numpy(Engine(scn, seed, 0).run())
+
+
+@pytest.fixture(scope="module")
+def two_trusts_raw():
+    from sim.model import Engine
+
+    return Engine(load_scenario(REGRESSION / "two_trusts_brokered.toml"), 5, 0).run()
+
+
+def test_session_split_kernel_equals_numpy_on_edge_cases(two_trusts_raw):
+    """Verification of sim.timeline_kernels.session_terms on cases no fixture has: a reader without
+    intervals, a reporter without reads, reads before its first interval, starting exactly on an
+    interval's start or end, after its last, straddling the horizon, readers -1 on a core route, and
+    NaN start or finish times (np.minimum/np.maximum propagate NaN)."""
+    from dataclasses import replace
+
+    from sim.worklist import ROUTE_CODE
+
+    raw = two_trusts_raw
+    core_like = np.isin(raw.route, [ROUTE_CODE["core"], ROUTE_CODE["brokered"]]) & (raw.reader >= 0)
+    assert (raw.route[core_like] == ROUTE_CODE["brokered"]).any()  # the comparison covers brokered reads
+    readers = np.unique(raw.reader[core_like])
+    assert len(readers) >= 4
+    horizon = raw.scenario.horizon_hours
+    rng = np.random.default_rng(11)
+    left_at, done_at, reader = raw.left_at.copy(), raw.done_at.copy(), raw.reader.copy()
+    reporters = list(raw.reporters)
+    reporters[readers[0]] = replace(reporters[readers[0]], intervals=())  # reads, no intervals
+    reporters.append(replace(reporters[readers[1]], reporter_id="no reads"))  # intervals, no reads
+    reporters.append(replace(reporters[readers[1]], reporter_id="nothing", intervals=()))
+    for r in readers[1:3]:
+        rows = np.flatnonzero(core_like & (reader == r))
+        spans = np.asarray(reporters[r].intervals)
+        picks = rng.choice(rows, 8, replace=False)
+        left_at[picks[0]] = spans[0, 0] - 3.0  # before the first interval
+        left_at[picks[1]] = spans[len(spans) // 2, 0]  # on an interval's start (searchsorted side='right')
+        left_at[picks[2]] = spans[len(spans) // 2, 1]  # on an interval's end
+        left_at[picks[3]] = spans[-1, 1] + 2.0  # after the last
+        left_at[picks[4]], done_at[picks[4]] = horizon - 0.5, horizon + 4.0  # straddles the horizon
+        done_at[picks[5]] = np.nextafter(spans[len(spans) // 3, 1], np.inf)  # a hair past a session's end
+    nan_reader = readers[3]
+    rows = np.flatnonzero(core_like & (reader == nan_reader))
+    left_at[rows[0]] = np.nan
+    done_at[rows[-1]] = np.nan
+    reader[np.flatnonzero(raw.route == ROUTE_CODE["core"])[:50]] = -1  # core route, no reader
+    edited = replace(raw, left_at=left_at, done_at=done_at, reader=reader, reporters=reporters)
+    inside, overtime = _session_split_numpy(edited)
+    assert np.isnan(inside[nan_reader]) and np.isnan(overtime[nan_reader])  # the NaN reached the sums
+    assert inside[readers[0]] == 0.0 and inside[-1] == inside[-2] == 0.0
+    _assert_timelines_equal_numpy(edited)
+
+
+def test_backlog_kernel_equals_numpy_on_edge_cases(two_trusts_raw):
+    """Verification of sim.timeline_kernels.backlog_counts on cases no fixture has: an empty trust, -inf
+    arrivals, times exactly on grid points and a hair either side (searchsorted side='right'), leaving
+    before the start, beyond the last grid point or never (NaN, all NaN), and float grids from
+    np.arange whose points are not k * step."""
+    from dataclasses import replace
+
+    raw = two_trusts_raw
+    scn = raw.scenario
+    rng = np.random.default_rng(12)
+    n = len(raw.exams)
+    for step in (6.0, 0.1, 1 / 3, 0.7):
+        grid = np.arange(0.0, scn.horizon_hours + step / 2, step)
+        on_grid = rng.choice(grid, n // 4)
+        times = np.concatenate([on_grid, np.nextafter(on_grid, -np.inf), np.nextafter(on_grid, np.inf),
+                                np.arange(len(grid)) / (1 / step)])  # k / (1/step): often a bit off k * step
+        arrival = np.sort(np.concatenate([[-np.inf, -np.inf], raw.exams.arrival[2:n // 2],
+                                          rng.choice(times, n - n // 2)]))
+        left_at = rng.choice(np.concatenate([times, [np.nan, np.inf, -np.inf, -5.0, scn.horizon_hours + 1.0,
+                                                     grid[-1] + step / 2]]), n)
+        trust = raw.exams.trust.copy()
+        trust[trust == 1] = 0  # trust 1 has no exams
+        exams = replace(raw.exams, arrival=arrival, trust=trust)
+        for left in (left_at, np.full(n, np.nan)):
+            edited = replace(raw, scenario=scn.with_changes({"backlog_interval_hours": step}), exams=exams,
+                             left_at=left)
+            table = _backlog_series_numpy(edited)
+            assert (table.waiting[table.trust == scn.trust_codes[1]] == 0).all()
+            _assert_timelines_equal_numpy(edited)
+
+
+def test_grid_index_is_searchsorted():
+    """Unit: the arithmetic grid index, corrected against the grid, is np.searchsorted(side='left')
+    for any value, on grids from np.arange with steps that are not exact in binary."""
+    from sim.timeline_kernels import _first_at_or_above
+
+    rng = np.random.default_rng(13)
+    for stop, step in ((100.0, 1.0), (336.0, 0.1), (50.0, 1 / 3), (1000.0, 0.7), (0.0, 1.0), (5.0, 24.0)):
+        grid = np.arange(0.0, stop + step / 2, step)
+        values = np.concatenate([grid, np.nextafter(grid, -np.inf), np.nextafter(grid, np.inf),
+                                 np.arange(len(grid) + 2) / (1 / step), rng.uniform(-10, stop + 10, 2000),
+                                 [-np.inf, np.inf, np.nan, -0.0, 1e300, -1e300, 5e-324]])
+        expected = np.searchsorted(grid, values, side="left")
+        got = np.array([_first_at_or_above(grid, v) for v in values])
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_interval_lookup_is_searchsorted_from_any_guess():
+    """Unit: the interval of a read, from any starting guess, is max(searchsorted(side='right') - 1, 0),
+    NaN sorting above every number."""
+    from sim.timeline_kernels import _interval_of
+
+    rng = np.random.default_rng(14)
+    starts = np.concatenate([[7.0], np.cumsum(rng.uniform(0.5, 30.0, 40)) + 7.0])
+    values = np.concatenate([starts, np.nextafter(starts, -np.inf), np.nextafter(starts, np.inf),
+                             rng.uniform(0.0, starts[-1] + 20.0, 200), [-np.inf, np.inf, np.nan, 0.0]])
+    lo, hi = 3, 31  # one reporter's intervals within the flattened array
+    for value in values:
+        expected = max(np.searchsorted(starts[lo:hi], value, side="right") - 1, 0) + lo
+        for guess in range(lo, hi):
+            assert _interval_of(starts, lo, hi, value, guess) == expected, (value, guess)
+
+
+def test_scalar_min_max_are_numpys():
+    """Unit: the compiled scalar minimum and maximum give np.minimum's and np.maximum's bits: NaN from
+    either side (Python's min and max keep a NaN only in first place), and numpy's pick between 0.0 and -0.0."""
+    from sim.timeline_kernels import _maximum, _minimum
+
+    special = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 5e-324, 8736.0]
+    a, b = (np.array(pair) for pair in zip(*[(x, y) for x in special for y in special]))
+    for compiled_op, numpy_op in ((_minimum, np.minimum), (_maximum, np.maximum)):
+        got = np.array([compiled_op(x, y) for x, y in zip(a, b)])
+        _assert_same_bits(got, numpy_op(a, b))
