@@ -86,6 +86,10 @@ class Engine:
         if hasattr(self.routing, "on_extend"):
             self.routing.on_extend = self._borrowed_list_extended
         self.busy_until = [0.0] * len(self.reporters)  # end of each reporter's latest read (home sessions wait for it)
+        # Reads record a reader code, not a route: reporter index + n_reporters x the session's kind, a kind
+        # being its (own-trust route, other-trust route) pair; the routes are worked out after the run
+        # (_decode_reads), which saves the hot loop a store and a trust comparison per read.
+        self.session_kinds: list[tuple[int, int]] = []
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
 
     def _prepare_interventions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -119,9 +123,30 @@ class Engine:
             intervention.start(self)
         self.env.run(until=self.scenario.horizon_hours)
         records = {name: rows for i in self.interventions if hasattr(i, "records") for name, rows in i.records().items()}
+        outcome = self.worklists.take_outcome_arrays()
+        self._decode_reads(outcome["reader"], outcome["route"])
         return RawRun(self.scenario, self.seed, self.replication, self.exams, self.reporters,
-                      events=self.events_scheduled(), outages=self.outages, records=records,
-                      **self.worklists.take_outcome_arrays())
+                      events=self.events_scheduled(), outages=self.outages, records=records, **outcome)
+
+    def reader_code(self, index: int, own_route: int, cross_route: int) -> int:
+        """What a read by reporter `index` in a session of that kind records (see __init__)."""
+        kind = (own_route, cross_route)
+        if kind not in self.session_kinds:
+            self.session_kinds.append(kind)
+        return index + len(self.reporters) * self.session_kinds.index(kind)
+
+    def _decode_reads(self, reader: np.ndarray, route: np.ndarray) -> None:
+        """In place, exam order: reader codes become reporter indices, and each read gets its session's
+        route, the own-trust one for an exam of the reader's home trust, else the other-trust one (a
+        borrowed list never holds the reader's own trust). Exams a policy routed keep their route."""
+        rows = np.flatnonzero(reader >= 0)
+        if not rows.size:
+            return
+        kind, index = np.divmod(reader[rows], len(self.reporters))
+        reader[rows] = index
+        home_trust = np.array([r.home_trust for r in self.reporters], dtype=np.int64)
+        own, cross = (np.array(routes, dtype=np.int8) for routes in zip(*self.session_kinds))
+        route[rows] = np.where(self.exams.trust[rows] == home_trust[index], own[kind], cross[kind])
 
     def events_scheduled(self) -> int:
         """SimPy events scheduled so far (read from SimPy's event-id counter, which is not public API)."""
@@ -147,11 +172,11 @@ class Engine:
         groups = self.candidate_queues(index) if groups is None else groups
         if groups and intervals:
             inv_speed = reading_time_factor / self.reporters[index].speed
-            self.env.process(self._reporter(index, groups, intervals, inv_speed, own_route, cross_route, min_age,
-                                            extra_hours))
+            self.env.process(self._reporter(index, groups, intervals, inv_speed,
+                                            self.reader_code(index, own_route, cross_route), min_age, extra_hours))
 
-    def _take_episode(self, index: int, p: int, group: list[int], done: float, inv_speed: float,
-                      extra_hours, route_code: int) -> float:
+    def _take_episode(self, p: int, group: list[int], done: float, inv_speed: float, extra_hours,
+                      reader_code: int) -> float:
         """Exam `p` was just taken from `group` (the reader's queues of that priority in which the pick found
         it; a borrowed list is the live list the broker edits): take the other exams of its episode waiting
         in that group, read one after the other; returns when the last is done.
@@ -174,8 +199,7 @@ class Engine:
                 wl.left_at[p2] = done
                 done += work[p2] * inv_speed + (extra_hours[p2] if extra_hours is not None else 0.0)
                 wl.done_at[p2] = done
-                wl.reader[p2] = index
-                wl.route[p2] = route_code
+                wl.reader[p2] = reader_code
                 p2 += 1
         return done
 
@@ -214,7 +238,7 @@ class Engine:
             self.group_floor[g] = -np.inf
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
-                  own_route: int, cross_route: int, min_age: float = 0.0, extra_hours=None):
+                  reader_code: int, min_age: float = 0.0, extra_hours=None):
         """Walk the on-duty intervals; in each, read exam after exam until the interval ends.
 
         The next exam is the oldest ready one in the first preference group that has one. With
@@ -239,7 +263,7 @@ class Engine:
         env = self.env
         wl = self.worklists
         times, work, ptr, trust_of = wl.times, wl.work, wl.ptr, wl.q_trust
-        left_at, done_at, reader, route = wl.left_at, wl.done_at, wl.reader, wl.route
+        left_at, done_at, reader = wl.left_at, wl.done_at, wl.reader
         home = self.reporters[index].home_trust
         overhead = self.transfer_overhead_hours
         timeout = env.timeout
@@ -338,16 +362,11 @@ class Engine:
                     done += extra_hours[p]
                 if lent:
                     done += overhead
-                    route[p] = cross_route
-                elif trust_of[best] == home:
-                    route[p] = own_route
-                else:  # agreement (or pooled) work: static, no broker quota
-                    route[p] = cross_route
                 left_at[p] = begin
                 done_at[p] = done
-                reader[p] = index
+                reader[p] = reader_code  # the route follows from it after the run (_decode_reads)
                 if in_episode is not None and in_episode[p] and (flags is None or begin <= now):
-                    done = self._take_episode(index, p, picked, done, inv_speed, extra_hours, route[p])
+                    done = self._take_episode(p, picked, done, inv_speed, extra_hours, reader_code)
                 if lent and self.on_cross_read is not None:
                     self.on_cross_read(trust_of[best], home, done - begin)
                 busy_until[index] = done
@@ -364,11 +383,10 @@ class Engine:
                         self._head_moved_back(best)
                         left_at[p] = done_at[p] = float("nan")
                         reader[p] = -1
-                        route[p] = 0
                         busy_until[index] = now
                         continue
                     if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
-                        done = self._take_episode(index, p, picked, done, inv_speed, extra_hours, route[p])
+                        done = self._take_episode(p, picked, done, inv_speed, extra_hours, reader_code)
                         busy_until[index] = done
                 yield timeout(done - now)  # `now` is the clock: read again after any wait above
 
