@@ -17,6 +17,7 @@ from sim.memory import avoid_huge_page_compaction, return_large_blocks_promptly
 from sim.policies import interventions_for, routing_for
 from sim.scenario import Scenario
 from sim.streams import stream
+from sim.timer import NORMAL, Timer
 from sim.worklist import ROUTE_CODE, Worklists
 from sim.workforce import Reporter, build_workforce, merge, subtract
 
@@ -261,6 +262,10 @@ class Engine:
         adds per-read time such as an image download.
         """
         env = self.env
+        # waits nothing interrupts re-arm one Timer (sim.timer); an idle or committed-ahead wait a broker may
+        # interrupt is a fresh Timeout
+        timer = Timer(env)
+        schedule = env.schedule
         wl = self.worklists
         times, work, ptr, trust_of = wl.times, wl.work, wl.ptr, wl.q_trust
         left_at, done_at, reader = wl.left_at, wl.done_at, wl.reader
@@ -280,7 +285,7 @@ class Engine:
         in_episode = wl.in_episode
         for start, end in intervals:
             if env.now < start:
-                yield timeout(start - env.now)
+                yield timer.after(start - env.now)
             while True:
                 now = env._now  # SimPy's clock read directly: the `now` property costs a call per pick
                 if now < start:  # start - now + now can round one ulp short of start
@@ -353,7 +358,7 @@ class Engine:
                         self._idle[index] = None
                         continue
                     else:
-                        yield timeout(end - now)
+                        yield timer.after(end - now)
                         break
                 p = ptr[best]
                 ptr[best] = p + 1
@@ -388,7 +393,10 @@ class Engine:
                     if in_episode is not None and in_episode[p]:  # committed ahead: the episode is taken on arrival
                         done = self._take_episode(p, picked, done, inv_speed, extra_hours, reader_code)
                         busy_until[index] = done
-                yield timeout(done - now)  # `now` is the clock: read again after any wait above
+                # `now` is the clock: read again after any wait above. The timer re-armed inline (Timer.after)
+                timer.callbacks = []
+                schedule(timer, NORMAL, done - now)
+                yield timer
 
     def borrowed_flags(self, index: int, groups: list[list[int]]) -> list[bool] | None:
         """Per group, whether it is a borrowed list a broker opens and closes; None when none is."""
