@@ -10,7 +10,7 @@ OUT    ?= results/emrad
 
 .PHONY: run test test-slow bench docs venv clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py sim/_loops.pyx Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,notebooks,docs]'

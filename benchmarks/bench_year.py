@@ -119,8 +119,8 @@ def _warm_up(scn, seed: int, summarise) -> float:
     """One day of the scenario through every phase, before the timed year; returns its CPU seconds.
 
     Like the imports (also outside the phases), this is paid once per process, not per replication:
-    the libraries' lazy imports and loading the compiled statistics (sim.jit: numba's typing context
-    and the cached machine code, ~0.4 s of which ~0.2 s is scipy.linalg, which numba imports)."""
+    the libraries' lazy imports (pandas' string arrays, for one). It also makes the peak memory that of
+    a worker's later replications, which have them loaded."""
     import gc
 
     from sim.demand import generate_exams

@@ -117,8 +117,7 @@ def test_exam_sums_equal_the_numpy_definitions_exactly(path, weeks, seed):
     got = oc.sums
     expected = _numpy_sums(raw, oc)
     assert list(expected) == list(exam_sums.CELL_SUMS)
-    for k, name in enumerate(exam_sums.CELL_SUMS):
-        assert getattr(exam_sums, f"S_{name.upper()}") == k  # the compiled row constants follow the names
+    for name in exam_sums.CELL_SUMS:
         np.testing.assert_array_equal(got.by_cell()[name], expected[name], err_msg=name)
 
     started = np.isin(raw.route, [ROUTE_CODE[r] for r in ("core", "home", "brokered")])
@@ -384,7 +383,7 @@ def test_backlog_kernel_equals_numpy_on_edge_cases(two_trusts_raw):
 def test_grid_index_is_searchsorted():
     """Unit: the arithmetic grid index, corrected against the grid, is np.searchsorted(side='left')
     for any value, on grids from np.arange with steps that are not exact in binary."""
-    from sim.timeline_kernels import _first_at_or_above
+    from sim._loops import grid_index as _first_at_or_above
 
     rng = np.random.default_rng(13)
     for stop, step in ((100.0, 1.0), (336.0, 0.1), (50.0, 1 / 3), (1000.0, 0.7), (0.0, 1.0), (5.0, 24.0)):
@@ -400,7 +399,7 @@ def test_grid_index_is_searchsorted():
 def test_interval_lookup_is_searchsorted_from_any_guess():
     """Unit: the interval of a read, from any starting guess, is max(searchsorted(side='right') - 1, 0),
     NaN sorting above every number."""
-    from sim.timeline_kernels import _interval_of
+    from sim._loops import interval_index as _interval_of
 
     rng = np.random.default_rng(14)
     starts = np.concatenate([[7.0], np.cumsum(rng.uniform(0.5, 30.0, 40)) + 7.0])
@@ -416,13 +415,23 @@ def test_interval_lookup_is_searchsorted_from_any_guess():
 def test_scalar_min_max_are_numpys():
     """Unit: the compiled scalar minimum and maximum give np.minimum's and np.maximum's bits: NaN from
     either side (Python's min and max keep a NaN only in first place), and numpy's pick between 0.0 and -0.0."""
-    from sim.timeline_kernels import _maximum, _minimum
+    from sim._loops import scalar_maximum as _maximum, scalar_minimum as _minimum
 
     special = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 5e-324, 8736.0]
     a, b = (np.array(pair) for pair in zip(*[(x, y) for x in special for y in special]))
     for compiled_op, numpy_op in ((_minimum, np.minimum), (_maximum, np.maximum)):
         got = np.array([compiled_op(x, y) for x, y in zip(a, b)])
         _assert_same_bits(got, numpy_op(a, b))
+
+
+def test_compiled_loops_use_the_python_names_and_codes():
+    """Unit: the compiled loop's route codes, sum rows and hours are sim.worklist's and sim.exam_sums's."""
+    from sim import _loops, exam_sums
+
+    assert _loops.route_codes() == {name: code for name, code in ROUTE_CODE.items()}
+    assert _loops.sum_rows() == {name: k for k, name in enumerate(exam_sums.CELL_SUMS)}
+    assert _loops.time_constants() == {"hours_28_days": exam_sums.HOURS_28_DAYS, "weekday_hours": exam_sums.WEEKDAY_HOURS,
+                                       "core_hours": exam_sums.CORE_HOURS, "hours_per_week": 168.0}
 
 
 def test_reusable_timer_schedules_exactly_as_a_timeout():
