@@ -397,3 +397,34 @@ def scalar_minimum(double a, double b) -> float:
 
 def scalar_maximum(double a, double b) -> float:
     return maximum(a, b)
+
+
+def place_exams(const long long[:] key, long long[:] next_position, int[:] position):
+    """sim.worklist.Worklists: each exam's position, its queue's next free slot (`next_position[key]`, which
+    starts at the queue's first position and is advanced): a stable counting sort by queue key, so each
+    queue keeps exam (acquisition) order, as the stable argsort it replaced."""
+    cdef Py_ssize_t i, k
+    for i in range(key.shape[0]):
+        k = key[i]
+        position[i] = <int>next_position[k]
+        next_position[k] += 1
+
+
+def fill_worklists(const int[:] position, const double[:] arrival, const double[:] work_hours,
+                   const long long[:] patient, double[:] times, double[:] work, int[:] episode,
+                   unsigned char[:] in_episode):
+    """sim.worklist.Worklists: each exam's acquisition time and work at its position and, when `episode`
+    has room (episodes with several exams), its episode's ordinal (runs of one patient in exam order)
+    and whether the episode holds other exams."""
+    cdef Py_ssize_t i, p, n = position.shape[0]
+    cdef int ordinal = -1
+    cdef bint episodes = episode.shape[0] > 0
+    for i in range(n):
+        p = position[i]
+        times[p] = arrival[i]
+        work[p] = work_hours[i]
+        if episodes:
+            if i == 0 or patient[i] != patient[i - 1]:
+                ordinal += 1
+            episode[p] = ordinal
+            in_episode[p] = (i > 0 and patient[i] == patient[i - 1]) or (i + 1 < n and patient[i] == patient[i + 1])

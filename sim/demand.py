@@ -227,14 +227,5 @@ def _assemble(scn: Scenario, seed: int, replication: int, parts: list[tuple]) ->
     return ExamTable(**table)
 
 
-def multi_exam_episode(exams: ExamTable) -> np.ndarray:
-    """Per exam, whether its episode holds other exams (they stand next to it: same patient and time)."""
-    same_as_next = exams.patient[1:] == exams.patient[:-1]
-    out = np.zeros(len(exams), dtype=bool)
-    out[1:] |= same_as_next
-    out[:-1] |= same_as_next
-    return out
-
-
 def start_datetime(scn: Scenario) -> dt.datetime:
     return dt.datetime.combine(scn.start_date, dt.time())

@@ -17,7 +17,8 @@ from array import array
 
 import numpy as np
 
-from sim.demand import ExamTable, multi_exam_episode
+from sim import _loops
+from sim.demand import ExamTable
 from sim.workforce import Profile, Reporter
 
 ROUTES = ("unreported", "core", "outsourced", "home", "brokered", "teleradiology")
@@ -72,14 +73,12 @@ class Worklists:
         if parked is not None and parked.any():
             key[parked] = n_trusts * n_urgencies * n_classes * n_tags  # after every real queue
             n_parked = 1
-        # few distinct keys: a 16-bit stable sort is a radix sort, O(n), and keeps age order inside each queue
-        key = key.astype(np.int16 if key.max(initial=0) < 2**15 else np.int64)
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(key) else np.zeros(0, int)
-        queue_keys = sorted_key[starts].astype(np.int64)
-        sizes = np.diff(np.r_[starts, len(key)])
-        del key, sorted_key
+        # queues in key order; exams placed by a stable counting sort (sim._loops.place_exams), so each queue
+        # keeps acquisition order
+        n_keys = n_trusts * n_urgencies * n_classes * n_tags + n_parked
+        sizes_by_key = np.bincount(key, minlength=n_keys)
+        queue_keys = np.flatnonzero(sizes_by_key)
+        sizes = sizes_by_key[queue_keys]
         n_queues = len(queue_keys)
         real = queue_keys[: n_queues - n_parked] // n_tags
         self.q_tag = (queue_keys[: n_queues - n_parked] % n_tags).tolist()
@@ -93,21 +92,16 @@ class Worklists:
 
         # each queue's segment is followed by one sentinel, so the i-th exam in queue order of
         # queue q stands at position i + q
-        # 32-bit positions while they fit: half the memory of this per-exam index
-        index_type = np.int32 if len(order) + n_queues < 2**31 else np.int64
-        position_of_sorted = np.repeat(np.arange(n_queues, dtype=index_type), sizes)
-        position_of_sorted += np.arange(len(order), dtype=index_type)
-        position = np.empty(len(order), dtype=index_type)
-        position[order] = position_of_sorted
-        del position_of_sorted, order
-        self.position_of_exam = position
         q_start = np.r_[0, np.cumsum(sizes + 1)[:-1]].astype(np.int64) if n_queues else np.zeros(0, np.int64)
-
         n_positions = len(exams) + n_queues
-        self.times = _array("d", np.inf, n_positions)
-        np.frombuffer(self.times, dtype=np.float64)[position] = exams.arrival
-        self.work = _array("d", 0.0, n_positions)
-        np.frombuffer(self.work, dtype=np.float64)[position] = exams.work_hours
+        if n_positions >= 2**31:
+            raise ValueError(f"{len(exams):,} exams: more than the 2^31 worklist positions a replication holds")
+        next_position = np.zeros(n_keys, dtype=np.int64)
+        next_position[queue_keys] = q_start
+        position = np.empty(len(exams), dtype=np.int32)  # 32-bit: half the memory of this per-exam index
+        _loops.place_exams(key, next_position, position)
+        del key, next_position, sizes_by_key
+        self.position_of_exam = position
         # the parked segment (last, if any) is not a queue: no pointer ever walks it
         self.q_start = q_start.tolist()[: n_queues - n_parked]
         self.q_end = (q_start + sizes).tolist()[: n_queues - n_parked]  # the sentinel's position
@@ -118,17 +112,17 @@ class Worklists:
         # read (sim.model.Engine._take_episode); `in_episode[p]` says whether position p has any, and
         # `episode[p]` numbers its episode (-1 at sentinels; a 32-bit ordinal, not the 64-bit patient id,
         # to keep a consortium-year small). None when every episode is a single exam.
+        self.times = _array("d", np.inf, n_positions)
+        self.work = _array("d", 0.0, n_positions)
         self.in_episode: bytearray | None = None
         self.episode: array | None = None
-        multi = multi_exam_episode(exams)
-        if multi.any():
-            flags = np.zeros(n_positions, dtype=np.uint8)
-            flags[position] = multi
-            self.in_episode = bytearray(flags.tobytes())
-            # an episode's exams stand together in exam order (same patient, same time): number the runs
-            ordinal = np.cumsum(np.r_[True, exams.patient[1:] != exams.patient[:-1]]) - 1
+        if len(exams) > 1 and (exams.patient[1:] == exams.patient[:-1]).any():
+            self.in_episode = bytearray(n_positions)
             self.episode = _array("i", -1, n_positions)
-            np.frombuffer(self.episode, dtype=np.int32)[position] = ordinal
+        # an episode's exams stand together in exam order (same patient, same time): numbered as runs
+        _loops.fill_worklists(position, exams.arrival, exams.work_hours, exams.patient.astype(np.int64, copy=False),
+                              self.times, self.work, self.episode if self.episode is not None else array("i"),
+                              self.in_episode if self.in_episode is not None else bytearray())
 
         self.left_at = _array("d", np.nan, n_positions)  # left the worklist: reading started or sent out
         self.done_at = _array("d", np.nan, n_positions)  # report available

@@ -434,6 +434,40 @@ def test_compiled_loops_use_the_python_names_and_codes():
                                        "core_hours": exam_sums.CORE_HOURS, "hours_per_week": 168.0}
 
 
+def test_worklist_positions_are_the_stable_sort_by_queue():
+    """Verification of sim.worklist's compiled placement: each exam's position is that of the stable
+    argsort by queue key with one sentinel after each queue (the code it replaced), and the episode
+    ordinals and flags are the runs of one patient in exam order."""
+    from sim.demand import generate_exams
+    from sim.model import Engine
+
+    scn = load_scenario("params/emrad.toml").with_changes({"horizon_weeks": 2})
+    engine = Engine(scn, 3, 0, exams=generate_exams(scn, 3, 0))
+    wl, ex = engine.worklists, engine.exams
+    assert wl.episode is not None  # the comparison covers episodes of several exams
+    # segments: each queue, then the exams a policy routed before the run (parked, after every queue)
+    starts = np.r_[wl.q_start, wl.q_end[-1] + 1]
+    assert starts[-1] < len(wl.times)  # the night contract parks some: the comparison covers the parked segment
+    queue = np.searchsorted(starts, wl.position_of_exam, side="right") - 1
+    queued = queue < wl.n_queues
+    np.testing.assert_array_equal(np.asarray(wl.q_trust)[queue[queued]], ex.trust[queued])  # each in its own queue
+    np.testing.assert_array_equal(np.asarray(wl.q_urgency)[queue[queued]], ex.urgency[queued])
+    order = np.argsort(queue, kind="stable")
+    expected = np.empty(len(ex), dtype=np.int64)
+    expected[order] = np.arange(len(ex)) + queue[order]  # i-th exam in queue order stands at i + its queue
+    np.testing.assert_array_equal(wl.position_of_exam, expected)
+    np.testing.assert_array_equal(np.frombuffer(wl.times)[wl.position_of_exam], ex.arrival)
+    np.testing.assert_array_equal(np.frombuffer(wl.work)[wl.position_of_exam], ex.work_hours)
+    new_run = np.r_[True, ex.patient[1:] != ex.patient[:-1]]
+    np.testing.assert_array_equal(np.frombuffer(wl.episode, dtype=np.int32)[wl.position_of_exam], np.cumsum(new_run) - 1)
+    same_as_next = ex.patient[1:] == ex.patient[:-1]
+    in_episode = np.r_[False, same_as_next] | np.r_[same_as_next, False]
+    np.testing.assert_array_equal(np.frombuffer(wl.in_episode, dtype=np.uint8)[wl.position_of_exam], in_episode)
+    sentinels = np.asarray(wl.q_end)
+    assert np.isinf(np.frombuffer(wl.times)[sentinels]).all()
+    assert (np.frombuffer(wl.episode, dtype=np.int32)[sentinels] == -1).all()
+
+
 def test_reusable_timer_schedules_exactly_as_a_timeout():
     """sim.timer.Timer, re-armed for each wait, gives the event-for-event run of a Timeout per wait: the
     same clock at every resumption, the same interleaving of processes at equal times (SimPy breaks
