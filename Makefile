@@ -8,15 +8,32 @@ SEED   ?= 1
 REPS   ?= 4
 OUT    ?= results/emrad
 
-.PHONY: run test test-slow bench docs venv clean
+.PHONY: run test test-slow bench docs venv clean build-tools
 
 $(STAMP): pyproject.toml setup.py sim/_loops.pyx Makefile
+	@$(MAKE) --no-print-directory build-tools
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,notebooks,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# pip builds sim/_loops.pyx (the compiled statistics loops): that needs a C compiler and the
+# interpreter's headers. Installed here when missing and possible (root on Debian), else a clear error.
+HEADERS_OK = $(PYTHON) -c "import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"
+build-tools:
+	@if ! command -v cc >/dev/null 2>&1 || ! $(HEADERS_OK); then \
+	    if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "make: installing a C compiler and Python headers (gcc, python3-dev) to build sim/_loops.pyx"; \
+	        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev python3-dev >/dev/null; } \
+	            || { echo "make: could not install gcc / python3-dev" >&2; exit 1; }; \
+	    else \
+	        echo "make: building sim/_loops.pyx needs a C compiler (cc) and $(PYTHON)'s headers (Python.h):" \
+	             "install them (Debian/Ubuntu: apt-get install gcc python3-dev) and run make again" >&2; \
+	        exit 1; \
+	    fi; \
+	fi
 
 run: $(STAMP)
 	$(BIN)/emrad-sim run params/emrad.toml --replications $(REPS) --seed $(SEED) --out $(OUT)
