@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim import _loops
-from sim.worklist import ROUTE_CODE, ROUTES
+from sim.worklist import ROUTES
 
 CELL_SUMS = (
     "initial_backlog", "arrivals", "reported", "outsourced", "teleradiology",
@@ -46,8 +46,6 @@ WEEKDAY_HOURS = 5 * 24
 CORE_HOURS = (8.0, 18.0)
 """Weekday hours that count as in hours (Mon-Fri 08:00-18:00, not bank holidays); all else is out of hours."""
 
-_UNREPORTED, _CORE, _OUTSOURCED, _HOME, _BROKERED, _TELERADIOLOGY = (
-    ROUTE_CODE[r] for r in ("unreported", "core", "outsourced", "home", "brokered", "teleradiology"))
 N_ROUTES = len(ROUTES)
 
 
@@ -101,9 +99,11 @@ def exam_sums(raw, kind: np.ndarray, prices: Prices, posted: np.ndarray, hourly_
     reporters = np.zeros((2, len(hourly_cost)))
     received = np.zeros(n_t)
     targets = np.array([u.target_hours for u in scn.urgencies], dtype=np.float64)
+    codes, hours = (lambda a: np.asarray(a, dtype=np.int16)), (lambda a: np.asarray(a, dtype=np.float64))  # no-ops
     _loops.exam_pass(
-        ex.trust, ex.modality, ex.urgency, ex.arrival, ex.work_hours, raw.left_at, raw.done_at, raw.route, raw.reader,
-        kind, posted.view(np.uint8), float(scn.horizon_hours), n_t, n_m, n_u, first_counted, due_end.astype(np.int64),
+        codes(ex.trust), codes(ex.modality), codes(ex.urgency), hours(ex.arrival), hours(ex.work_hours),
+        hours(raw.left_at), hours(raw.done_at), np.asarray(raw.route, dtype=np.int8),
+        np.asarray(raw.reader, dtype=np.int32), kind, np.asarray(posted, dtype=bool).view(np.uint8), float(scn.horizon_hours), n_t, n_m, n_u, first_counted, due_end.astype(np.int64),
         targets, int(due_28_end), holiday_ranges.astype(np.int64).reshape(-1, 2), hourly_cost.astype(np.float64),
         reporter_trust.astype(np.int64), prices.outsourcing, np.nan_to_num(prices.outsourcing),
         np.nan_to_num(prices.teleradiology), prices.insourcing, prices.inter_trust, prices.counterfactual, prices.income,

@@ -92,14 +92,6 @@ class Outcome:
         return inter_trust_charge(self.raw.scenario, self.route, self.kind)
 
     @property
-    def counterfactual_by_kind(self) -> np.ndarray:
-        return self.prices.counterfactual
-
-    @property
-    def income_by_kind(self) -> np.ndarray:
-        return self.prices.income
-
-    @property
     def counterfactual(self) -> np.ndarray:
         """£ per exam had a company reported it (NaN for work no company prices)."""
         return self.prices.counterfactual[self.kind]
@@ -301,8 +293,8 @@ def metrics_table(raw: RawRun, oc: Outcome | None = None) -> pd.DataFrame:
               {name: v.reshape(len(trusts), -1).sum(axis=1) for name, v in by_cell.items()},
               {name: v.sum(keepdims=True) for name, v in by_cell.items()}]
     quantiles = _turnaround_quantiles(raw, oc, len(trusts), n_m, n_u)
-    present_kinds = np.flatnonzero(np.bincount(oc.kind, minlength=len(oc.counterfactual_by_kind)))
-    counterfactual_defined = not np.isnan(oc.counterfactual_by_kind[present_kinds]).all()
+    present_kinds = np.flatnonzero(np.bincount(oc.kind, minlength=len(oc.prices.counterfactual)))
+    counterfactual_defined = not np.isnan(oc.prices.counterfactual[present_kinds]).all()
     wte_hours = scn.finance.premium_hours_per_wte_week * scn.horizon_hours / HOURS_PER_WEEK
     frames = []
     capacity = capacity_cost_by_trust(raw)

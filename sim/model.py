@@ -2,7 +2,8 @@
 
 The per-exam hot loop is in :func:`Engine._reporter`. It costs one SimPy event per exam read
 and at most one wake-up per arrival (only when an eligible reporter is idle); everything else
-(routing, statistics) is done once before or after the run with numpy.
+(routing, statistics) is done once before or after the run, with numpy and compiled loops
+(sim/_loops.pyx).
 """
 
 from __future__ import annotations
