@@ -204,14 +204,6 @@ def day_ranges(hours: np.ndarray, days: list[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def on_days(hours: np.ndarray, days: list[int]) -> np.ndarray:
-    """Whether each time (ascending) falls on one of `days` (see day_ranges)."""
-    out = np.zeros(hours.shape, dtype=bool)
-    for first, stop in day_ranges(hours, days):
-        out[first:stop] = True
-    return out
-
-
 RATIOS = {"wait_mean_h": ("wait_sum", "has_wait"), "tat_mean_h": ("tat_sum", "has_tat"),
           "share_within_target": ("met", "due"), "share_over_28d": ("late_28", "due_28")}
 

@@ -12,11 +12,18 @@ import pytest
 from sim.demand import generate_exams
 from sim.finance import counterfactual_price, outsourcing_price, tariff, teleradiology_price
 from sim.loading import load_scenario
-from sim.metrics import on_days, price_kinds
+from sim.metrics import day_ranges, price_kinds
 from sim.worklist import ROUTE_CODE, ROUTES
 
 
 def test_day_lookup_is_isin_on_whole_days():
+    """The bank-holiday index ranges (sim.metrics.day_ranges) cover exactly the times np.isin puts on those days."""
+    def on_days(hours, days):
+        out = np.zeros(hours.shape, dtype=bool)
+        for first, stop in day_ranges(hours, days):
+            out[first:stop] = True
+        return out
+
     rng = np.random.default_rng(0)
     days = [-3, 0, 1, 7, 40, 41, 364]
     midnights = np.arange(-96, 9000, 24.0)
