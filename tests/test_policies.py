@@ -360,6 +360,47 @@ def test_reopen_leaves_the_lists_as_closing_every_pair_then_opening_one_at_a_tim
         assert list(at_once.routing.shared.values()) == list(one_by_one.routing.shared.values()), step
 
 
+def test_plans_scan_exactly_the_borrowed_lists_holding_queues():
+    """Verification: a reporter's plan leaves out its borrowed lists while they are empty and takes them back
+    when the broker opens work in them (open, reopen, a closing quota), keeping preference order; reporters
+    with the same groups share one plan, and a list the broker adds queues to loses its floor."""
+    scn = load_scenario("params/scenarios/brokered.toml").with_changes({"horizon_weeks": 1})
+    engine = Engine(scn, SEED, 0)
+    routing = engine.routing
+    plans, fulls = [], []
+    for index in range(len(engine.reporters)):
+        groups = engine.candidate_queues(index)
+        flags = engine.borrowed_flags(index, groups)
+        plans.append(engine._plan(groups, flags))
+        fulls.append(list(zip(groups, engine.group_ids(groups, flags))))
+    assert len({id(plan) for plan in plans}) < len(plans) / 5  # shared: 337 reporters, a few dozen plans
+    for plan, full in zip(plans, fulls):
+        assert [g for _, g in plan] == [g for _, g in full if g >= 0]  # nothing open yet: own groups only
+    pairs = list(routing._keys_of_pair)
+    rng = np.random.default_rng(11)
+    left_out = taken_back = 0
+    for step in range(80):
+        if rng.random() < 0.5:
+            routing.reopen([pairs[i] for i in rng.permutation(len(pairs))[:rng.integers(0, 8)]])
+        elif routing.open_pairs and rng.random() < 0.5:
+            routing.close(*sorted(routing.open_pairs)[0])
+        else:
+            pair = pairs[rng.integers(len(pairs))]
+            engine.group_floor[:] = [0.0] * len(engine.group_floor)
+            was_open = pair in routing.open_pairs
+            routing.open(*pair)
+            for live, _ in [] if was_open else routing._lending(pair)[0]:
+                assert engine.group_floor[engine._borrowed_id[id(live)]] == -np.inf
+        for plan, full in zip(plans, fulls):
+            expected = [g for group, g in full if g >= 0 or group]
+            assert [g for _, g in plan] == expected, step
+            assert all(group is full_group for (group, g), (full_group, h) in zip(plan, full) if g < 0 and g == h)
+            borrowed = sum(1 for _, g in full if g < 0)
+            left_out += borrowed - sum(1 for _, g in plan if g < 0)
+            taken_back += sum(1 for _, g in plan if g < 0)
+    assert left_out > 0 and taken_back > 0  # both ways exercised
+
+
 def test_planned_capacity_of_each_window_is_its_direct_interpolation():
     """Planned hours are worked out for a block of windows ahead (the broker's clock adding its cadence);
     each is exactly the window's own interpolation, also when the clock leaves the predicted times."""

@@ -46,7 +46,8 @@ class BrokeredRouting:
         # (donor, receiving trust) -> its keys of `borrowable`, in insertion order: opening or closing a
         # pair (hourly, for every pair) touches only its own entries
         self._keys_of_pair: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
-        self.on_extend = None  # set by the engine: called with each live list that opening adds queues to
+        # set by the engine: called (live list, whether queues may have been added) after each change to a live list
+        self.on_change = None
         # (donor, receiver) -> (live list, queues the pair lends to it) in the order `open` extends them, and
         # the reporters `open` wakes: fixed once every reporter's groups are built (see `reopen`)
         self._lent: dict[tuple[int, int], tuple[list[tuple[list[int], list[int]]], list[int]]] = {}
@@ -105,8 +106,8 @@ class BrokeredRouting:
             for live in self._lists_of[(r, profile, level)]:
                 if donor in live[3]:
                     self.shared[live].extend(self.borrowable[key])
-                    if self.on_extend is not None:
-                        self.on_extend(self.shared[live])
+                    if self.on_change is not None:
+                        self.on_change(self.shared[live], True)
                     woken.update(self.holders[live])
         return sorted(woken)
 
@@ -116,7 +117,7 @@ class BrokeredRouting:
 
         Each live list ends exactly as closing and opening one pair at a time would leave it (its order
         breaks ties in the engine's pick), but is written only where its content changes, and its floor
-        (see `on_extend`) is reset only then: an unchanged list's floor is still a lower bound on its heads.
+        (see `on_change`) is reset only then: an unchanged list's floor is still a lower bound on its heads.
         The broker does this every rebalancing, mostly regranting the pairs already open: when they are
         the same, in the same order, and no pair opened or closed since, every list already holds its content.
         """
@@ -134,11 +135,13 @@ class BrokeredRouting:
             for live, _ in self._lending(pair)[0]:
                 if live and id(live) not in fill:
                     live.clear()
+                    if self.on_change is not None:
+                        self.on_change(live, False)
         for live, content in fill.values():
             if live != content:
                 live[:] = content
-                if self.on_extend is not None:
-                    self.on_extend(live)
+                if self.on_change is not None:
+                    self.on_change(live, True)
         self.open_pairs.clear()
         self.open_pairs.update(pairs)
         self._reopened = list(pairs)
@@ -169,7 +172,11 @@ class BrokeredRouting:
             for shared_key in self._lists_of[(r, profile, level)]:
                 if donor in shared_key[3]:
                     live = self.shared[shared_key]
-                    live[:] = [q for q in live if q not in gone]
+                    kept = [q for q in live if q not in gone]
+                    if len(kept) != len(live):
+                        live[:] = kept
+                        if self.on_change is not None:
+                            self.on_change(live, False)
 
 
 class TheBroker:
