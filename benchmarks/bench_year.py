@@ -19,8 +19,8 @@ other work. Figures that must survive a noisy machine are ratios measured in one
 * scaling: 1, 2 and 4 consortium-years of horizon, and 8, 16 and 32 trusts (EMRAD repeated,
   benchmarks/synthetic.py): time and memory per exam (memory above the interpreter's own, which is
   measured after the imports) relative to the default year. --quick leaves this sweep out;
-* --before TREE: instead, the year, brokered and textbook cases on another checkout (its own `sim`
-  and scenario files) and on this one, alternately, as before / after columns.
+* --before TREE: instead, the year, brokered, textbook, workers and (without --quick) scaling cases on
+  another checkout (its own `sim` and scenario files) and on this one, alternately, as before / after.
 
 Every year case runs --repeat times (default 3), in rounds that alternate the cases, and keeps its
 fastest run (CPU end to end): the run least disturbed by the machine's other work. One run of each
@@ -299,22 +299,40 @@ def fastest_runs(cases: list[dict], repeat: int) -> list[dict]:
     return rows
 
 
-def before_and_after(before: str, seed: int, repeat: int) -> None:
-    """Each case on the tree `before` and on this one, alternately (so both see the same machine)."""
+def before_and_after(before: str, seed: int, repeat: int, scaling: bool = True) -> None:
+    """Each case on the tree `before` and on this one, alternately (so both see the same machine): the year,
+    brokered and textbook cases, 1 vs 2 workers and, with `scaling`, the scaling sweep."""
+    trees = ((before, "before"), (None, "after"))
+    sweep = [("default year", {}), *((f"{y} years, 8 trusts", {"years": y}) for y in (2, 4)),
+             *((f"1 year, {8 * k} trusts", {"copies": k}) for k in (2, 4))] if scaling else []
     cases = []
     for label, path in [("default year", DEFAULT), *brokered_paths()]:
         relative = Path(path).relative_to(ROOT)  # each tree reads its own scenario files (its own schema)
-        for tree, which in ((before, "before"), (None, "after")):
+        for tree, which in trees:
             cases.append({"tree": tree, "scenario_path": str(Path(tree or ROOT) / relative), "seed": seed,
                           "label": f"{label} {which}"})
+    for label, change in sweep[1:]:
+        for tree, which in trees:
+            cases.append({"tree": tree, "scenario_path": str(Path(tree or ROOT) / "params" / "emrad.toml"),
+                          "seed": seed, "label": f"{label} {which}", **change})
     rows = fastest_runs(cases, repeat)
-    _table(rows, BEFORE_AFTER_ROWS, "before / after")
+    _table(rows[:6], BEFORE_AFTER_ROWS, "before / after")
     for k in (2, 4):
         b, a = rows[k], rows[k + 1]
         print(f"{b['label'][:-7]} / local default, CPU per exam: before "
               f"{b['us_per_exam'] / rows[0]['us_per_exam']:.2f}, after {a['us_per_exam'] / rows[1]['us_per_exam']:.2f}")
-    for tree, which in ((before, "before"), (None, "after")):
+    for tree, which in trees:
         print(f"{which}: " + textbook_line(child("textbook", tree=tree, seed=seed)))
+    for tree, which in trees:
+        pool = child("workers", tree=tree, seed=seed)
+        print(f"{which}: {pool['replications']} replications of {pool['weeks']} weeks, wall: 1 worker "
+              f"{pool['workers_1_s']:.1f} s, 2 workers {pool['workers_2_s']:.1f} s: {pool['speedup']:.2f}x")
+    if sweep:
+        print("\nscaling, CPU per exam relative to the same tree's default year (flat: within 15%); peak memory")
+        for j, (label, _) in enumerate(sweep):
+            b, a = (rows[0], rows[1]) if j == 0 else (rows[6 + 2 * (j - 1)], rows[7 + 2 * (j - 1)])
+            print(f"  {label:<20} before {b['us_per_exam'] / rows[0]['us_per_exam']:.3f} ({b['peak_gb']:.3f} GB), "
+                  f"after {a['us_per_exam'] / rows[1]['us_per_exam']:.3f} ({a['peak_gb']:.3f} GB)")
 
 
 def main() -> None:
@@ -335,7 +353,7 @@ def main() -> None:
     print(f"machine at start: {machine()}\n")
     seed = args.seed
     if args.before:
-        before_and_after(str(Path(args.before).resolve()), seed, args.repeat)
+        before_and_after(str(Path(args.before).resolve()), seed, args.repeat, scaling=not args.quick)
         print(f"\nmachine at end: {machine()}")
         return
     cases = [{"scenario_path": DEFAULT, "seed": seed, "label": "default year"},
