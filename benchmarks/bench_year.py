@@ -265,9 +265,9 @@ YEAR_ROWS = ["runs", "spread", "exams", "reporters", "events", "events_per_exam"
              "kernel_cpu_s", "page_faults", "setup_cpu_s", "exams_per_s", "exams_per_cpu_s", "engine_exams_per_cpu_s",
              "bare_simpy_ns_per_event", "floor_cpu_s",
              "ratio_to_floor", "ratio_to_floor_user", "peak_gb", "interpreter_gb", "bytes_per_exam", "backlog_at_end"]
-BEFORE_AFTER_ROWS = ["runs", "spread", "events_per_exam", "total_s", "generate_cpu_s", "worklists_cpu_s", "simulate_cpu_s",
-                     "statistics_cpu_s", "total_cpu_s", "kernel_cpu_s", "exams_per_cpu_s", "ratio_to_floor",
-                     "ratio_to_floor_user", "peak_gb"]
+BEFORE_AFTER_ROWS = ["runs", "spread", "events_per_exam", "total_s", "generate_cpu_s", "worklists_cpu_s",
+                     "simulate_cpu_s", "statistics_cpu_s", "total_cpu_s", "kernel_cpu_s", "exams_per_cpu_s",
+                     "ratio_to_floor", "ratio_to_floor_user", "peak_gb"]
 
 
 def brokered_paths() -> list[tuple[str, str]]:
@@ -341,10 +341,12 @@ def main() -> None:
     parser.add_argument("--overload", type=float, default=1.25, help="demand multiplier of the overloaded case")
     parser.add_argument("--quick", action="store_true", help="leave out the scaling sweep (1-4 years, 8-32 trusts)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each year case; the fastest is kept")
-    parser.add_argument("--before", metavar="TREE", help="instead: compare the year, brokered and textbook cases "
-                                                          "with another checkout of the project (e.g. ../main)")
+    parser.add_argument("--before", metavar="TREE", help="instead: compare the year, brokered, textbook, workers and "
+                                                          "scaling cases with another checkout (e.g. ../main)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: each case must run at least once")
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(CHILDREN[spec.pop("kind")](**spec)))
@@ -387,9 +389,9 @@ def main() -> None:
             r["memory_per_exam_vs_1"] = r["bytes_per_exam"] / year["bytes_per_exam"]
             r["floor_per_event_vs_1"] = r["bare_simpy_ns_per_event"] / year["bare_simpy_ns_per_event"]
         print()
-        _table(scaling, ["runs", "spread", "exams", "reporters", "total_s", "total_cpu_s", "us_per_exam", "cpu_per_exam_vs_1", "peak_gb",
-                         "bytes_per_exam", "memory_per_exam_vs_1", "events_per_exam", "bare_simpy_ns_per_event",
-                         "floor_per_event_vs_1", "ratio_to_floor"],
+        _table(scaling, ["runs", "spread", "exams", "reporters", "total_s", "total_cpu_s", "us_per_exam",
+                         "cpu_per_exam_vs_1", "peak_gb", "bytes_per_exam", "memory_per_exam_vs_1", "events_per_exam",
+                         "bare_simpy_ns_per_event", "floor_per_event_vs_1", "ratio_to_floor"],
                "scaling (flat: within 15%)")
         print("us_per_exam: CPU microseconds per exam end to end; bytes_per_exam: peak memory above the "
               "interpreter's, per exam;\nfloor_per_event_vs_1: bare SimPy's own cost per event with as many processes "
