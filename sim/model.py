@@ -19,7 +19,7 @@ from sim.memory import avoid_huge_page_compaction, return_large_blocks_promptly
 from sim.policies import interventions_for, routing_for
 from sim.scenario import Scenario
 from sim.streams import stream
-from sim.timer import NORMAL, Timer
+from sim.timer import NORMAL, Calendar, Timer
 from sim.worklist import ROUTE_CODE, Worklists
 from sim.workforce import Reporter, build_workforce, merge, subtract
 
@@ -70,6 +70,7 @@ class Engine:
             if hasattr(intervention, "route_parked"):
                 intervention.route_parked(self, intervention.parked_mask)
         self.env = simpy.Environment()
+        self.calendar = Calendar(self.env)  # reporters' waits for later sessions, outside SimPy's heap until near
         self.routing = routing_for(scn)
         self.outages = outage_intervals(scn, seed, replication)
         self.transfer_overhead_hours = (scn.policy.broker.transfer_overhead_minutes / 60
@@ -301,6 +302,7 @@ class Engine:
         # waits nothing interrupts re-arm one Timer (sim.timer); an idle or committed-ahead wait a broker may
         # interrupt is a fresh Timeout
         timer = Timer(env)
+        calendar = self.calendar  # waits until a later session or an interval's end (sim.timer.Calendar)
         schedule = env.schedule
         wl = self.worklists
         times, work, ptr, trust_of = wl.times, wl.work, wl.ptr, wl.q_trust
@@ -321,7 +323,7 @@ class Engine:
         in_episode = wl.in_episode
         for start, end in intervals:
             if env.now < start:
-                yield timer.after(start - env.now)
+                yield calendar.after(timer, start - env.now)
             while True:
                 now = env._now  # SimPy's clock read directly: the `now` property costs a call per pick
                 if now < start:  # start - now + now can round one ulp short of start
@@ -394,7 +396,7 @@ class Engine:
                         self._idle[index] = None
                         continue
                     else:
-                        yield timer.after(end - now)
+                        yield calendar.after(timer, end - now)
                         break
                 p = ptr[best]
                 ptr[best] = p + 1

@@ -13,8 +13,10 @@ re-arming it would schedule it twice. Waits a broker may interrupt use `env.time
 
 from __future__ import annotations
 
+import heapq
+
 import simpy
-from simpy.core import NORMAL
+from simpy.core import NORMAL, URGENT
 
 
 class Timer(simpy.Event):
@@ -37,4 +39,54 @@ class Timer(simpy.Event):
         return self
 
 
-__all__ = ["NORMAL", "Timer"]
+class Calendar:
+    """Waits due more than `window` hours ahead, held outside SimPy's heap until they come near.
+
+    About half of a consortium's pending events are reporters waiting for a session hours or days away,
+    and every push and pop of SimPy's heap pays for them (log2 of its size). The calendar keeps such a
+    wait in a heap of its own as the very entry `Environment.schedule` would push (time now + delay,
+    NORMAL, the next event id of SimPy's counter, drawn at the same moment), and a pager event due every
+    `window` hours, URGENT (so before any NORMAL event due at the same time), moves into SimPy's heap
+    every entry due before its next page. Each entry is in SimPy's heap before it can be the earliest,
+    as the entry it would have been: SimPy pops the same events in the same order, and a run is the
+    same event for event, bit for bit (plus one pager event a window). Measured on a consortium-year:
+    heap 260 -> 124 entries on average, simulate ~3.5% faster.
+
+    Relies on SimPy's heap (`Environment._queue`) and event-id counter (`_eid`), not public API (the
+    engine reads `_now` and `_eid` too); tests/test_fast_paths.py checks the event-for-event identity.
+    """
+
+    def __init__(self, env: simpy.Environment, window: float = 1.0):
+        self.env = env
+        self.window = window
+        self.entries: list[tuple[float, int, int, simpy.Event]] = []
+        self.paged_until = env.now + window  # entries due before this are in SimPy's heap
+        self._pager = simpy.Event(env)
+        self._pager._ok = True
+        self._pager._value = None
+        self._pager.callbacks = [self._page]
+        env.schedule(self._pager, URGENT, window)
+
+    def _page(self, _pager: simpy.Event) -> None:
+        env = self.env
+        self.paged_until = until = env._now + self.window  # the time the pager is due next, as SimPy adds it
+        entries, queue = self.entries, env._queue
+        while entries and entries[0][0] < until:
+            heapq.heappush(queue, heapq.heappop(entries))
+        self._pager.callbacks = [self._page]
+        env.schedule(self._pager, URGENT, self.window)
+
+    def after(self, timer: Timer, delay: float) -> Timer:
+        """`timer.after(delay)`, held here if it falls due after the next page; returns the timer."""
+        if delay < 0:
+            raise ValueError(f"negative delay {delay}")
+        env = self.env
+        at = env._now + delay
+        if at < self.paged_until:
+            return timer.after(delay)
+        timer.callbacks = []
+        heapq.heappush(self.entries, (at, NORMAL, next(env._eid), timer))
+        return timer
+
+
+__all__ = ["NORMAL", "Calendar", "Timer"]

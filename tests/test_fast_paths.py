@@ -509,3 +509,64 @@ def test_reusable_timer_schedules_exactly_as_a_timeout():
     assert len({t for t, _ in log}) < len(log)  # ties happened, and were broken alike
     with pytest.raises(ValueError):
         Timer(simpy.Environment()).after(-1.0)
+
+
+def test_calendar_holds_far_waits_without_changing_the_run():
+    """Verification: waits held in sim.timer.Calendar until they come near are popped by SimPy in the order,
+    and at the clock, of the same waits scheduled at once, also where a held wait and one scheduled
+    directly long before fall due together on a page time; the only extra events are the pager's, one
+    per window; a negative delay is refused."""
+    import simpy
+
+    from sim.timer import Calendar, Timer
+
+    def trace(held: bool | None) -> tuple[list, int, int]:  # held None: no calendar at all
+        env = simpy.Environment()
+        calendar = Calendar(env, window=1.0) if held is not None else None
+        log, most_held = [], [0]
+        rng = np.random.default_rng(3)
+        # short reads and long off-duty waits in quarter hours (exact in binary): many fall due together, on
+        # page times too, some scheduled directly and some held
+        waits = [(np.round(4 * np.where(rng.random(300) < 0.2, rng.exponential(20.0, 300),
+                                        rng.exponential(0.6, 300))) / 4).tolist() for _ in range(8)]
+
+        def walker(name, delays):
+            timer = Timer(env)
+            for delay in delays:  # odd processes schedule directly, as the engine's reads do
+                yield calendar.after(timer, delay) if held and name % 2 == 0 else timer.after(delay)
+                log.append((env.now, name))
+                most_held[0] = max(most_held[0], len(calendar.entries) if calendar else 0)
+
+        for name, delays in enumerate(waits):
+            env.process(walker(name, delays))
+        env.run(until=2_000.0)
+        return log, next(env._eid), most_held[0]
+
+    plain, events_plain, _ = trace(held=None)
+    held, events_held, most_held = trace(held=True)
+    assert held == plain
+    assert trace(held=False)[0] == plain  # the pager alone changes nothing either
+    assert most_held > 0  # waits were held, not scheduled at once
+    assert events_held - events_plain == 2_000  # one page an hour (the run ends at 2,000 h)
+    assert len({t for t, _ in held}) < len(held)  # ties happened, and were broken alike
+    with pytest.raises(ValueError):
+        Calendar(simpy.Environment()).after(Timer(simpy.Environment()), -1.0)
+
+
+def test_engine_run_is_the_same_with_waits_scheduled_at_once():
+    """Verification: a replication whose reporters' far waits go through the calendar equals, array for
+    array, the one whose waits all go straight into SimPy's heap (a pass-through calendar)."""
+    from sim.model import Engine
+    from sim.timer import Calendar
+
+    scn = load_scenario("params/scenarios/brokered_home.toml").with_changes({"horizon_weeks": 3})
+    with_calendar = Engine(scn, 7, 0).run()
+    original = Calendar.after
+    try:
+        Calendar.after = lambda self, timer, delay: timer.after(delay)
+        without = Engine(scn, 7, 0).run()
+    finally:
+        Calendar.after = original
+    for name in ("left_at", "done_at", "reader", "route"):
+        np.testing.assert_array_equal(getattr(with_calendar, name), getattr(without, name))
+    assert np.isfinite(with_calendar.done_at).sum() > 10_000
