@@ -159,9 +159,10 @@ class Engine:
                                                                        dtype=np.int64), own, cross)
 
     def events_scheduled(self) -> int:
-        """SimPy events scheduled so far (read from SimPy's event-id counter, which is not public API)."""
+        """The model's SimPy events scheduled so far: SimPy's event-id counter (not public API) less the
+        calendar's pager events (bookkeeping, one an hour)."""
         counter = getattr(self.env, "_eid", None)
-        return next(counter) if counter is not None else -1
+        return next(counter) - self.calendar.pages if counter is not None else -1
 
     def candidate_queues(self, index: int) -> list[list[int]]:
         """The reporter's queue groups from the routing policy (computed once per reporter)."""

@@ -520,7 +520,7 @@ def test_calendar_holds_far_waits_without_changing_the_run():
 
     from sim.timer import Calendar, Timer
 
-    def trace(held: bool | None) -> tuple[list, int, int]:  # held None: no calendar at all
+    def trace(held: bool | None) -> tuple[list, int, int, int]:  # held None: no calendar at all
         env = simpy.Environment()
         calendar = Calendar(env, window=1.0) if held is not None else None
         log, most_held = [], [0]
@@ -540,14 +540,15 @@ def test_calendar_holds_far_waits_without_changing_the_run():
         for name, delays in enumerate(waits):
             env.process(walker(name, delays))
         env.run(until=2_000.0)
-        return log, next(env._eid), most_held[0]
+        return log, next(env._eid), most_held[0], calendar.pages if calendar else 0
 
-    plain, events_plain, _ = trace(held=None)
-    held, events_held, most_held = trace(held=True)
+    plain, events_plain, _, _ = trace(held=None)
+    held, events_held, most_held, _ = trace(held=True)
     assert held == plain
     assert trace(held=False)[0] == plain  # the pager alone changes nothing either
     assert most_held > 0  # waits were held, not scheduled at once
-    assert events_held - events_plain == 2_000  # one page an hour (the run ends at 2,000 h)
+    assert events_held - events_plain == 2_000  # one page an hour (the run ends at 2,000 h), all counted
+    assert trace(held=True)[3] == 2_000
     assert len({t for t, _ in held}) < len(held)  # ties happened, and were broken alike
     with pytest.raises(ValueError):
         Calendar(simpy.Environment()).after(Timer(simpy.Environment()), -1.0)
