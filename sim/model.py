@@ -103,6 +103,8 @@ class Engine:
         # (_decode_reads), which saves the hot loop a store and a trust comparison per read.
         self.session_kinds: list[tuple[int, int]] = []
         self._idle: list[simpy.Process | None] = [None] * len(self.reporters)  # idle reporters a broker may wake
+        # the earliest time anything may wake an idle reporter next (the broker's next rebalancing, which it sets)
+        self.next_wake_at = -np.inf
 
     def _prepare_interventions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Queue tags (one bit per intervention that takes whole queues) and the exams routed before
@@ -293,7 +295,9 @@ class Engine:
         waiting, never committed to ahead (a pair may close before the arrival). A borrowed read
         costs the transfer overhead and is reported to `on_cross_read` (the broker's quota). A reporter with borrowed groups can be woken (interrupted) while idle, so
         work opened to it is read at once: a commitment to a future arrival is released when
-        nobody has claimed a later exam of that queue since. With `min_age` > 0 (extra sessions
+        nobody has claimed a later exam of that queue since; a commitment to an arrival before the broker's next
+        rebalancing (`next_wake_at`, when it may wake readers next) with no episode to take on arrival cannot be
+        released, and costs one event, as without a broker. With `min_age` > 0 (extra sessions
         reading only work that has waited that long) an exam is ready `min_age` hours after
         acquisition, and the commitment ahead is to that moment. The reader takes the other waiting
         exams of the exam's episode with it (:meth:`_take_episode`), and `extra_hours` (by position)
@@ -414,7 +418,12 @@ class Engine:
                 if lent and self.on_cross_read is not None:
                     self.on_cross_read(trust_of[best], home, done - begin)
                 busy_until[index] = done
-                if flags is not None and begin > now:  # committed ahead: stay wakeable until the arrival
+                # committed ahead: stay wakeable until the arrival, unless nothing can wake the reader before it
+                # (the broker's next rebalancing is later) and there is no episode to take on arrival. Then the
+                # read's end is scheduled now, not on arrival: its event id is drawn earlier, which could only
+                # reorder it against another event due at exactly the same float time (none in the regression runs)
+                if flags is not None and begin > now and (begin >= self.next_wake_at
+                                                          or (in_episode is not None and in_episode[p])):
                     self._idle[index] = env.active_process
                     try:
                         yield timeout(begin - now)

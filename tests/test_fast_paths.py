@@ -571,3 +571,28 @@ def test_engine_run_is_the_same_with_waits_scheduled_at_once():
     for name in ("left_at", "done_at", "reader", "route"):
         np.testing.assert_array_equal(getattr(with_calendar, name), getattr(without, name))
     assert np.isfinite(with_calendar.done_at).sum() > 10_000
+
+
+def test_commitment_nothing_can_interrupt_costs_one_event_and_changes_nothing():
+    """Verification: under the broker, a reader who commits to an arrival before the next rebalancing (and with
+    no episode to take on arrival) waits for the end of its read in one event instead of two (a wakeable wait,
+    then the read); nothing else changes, array for array, against readers who always wait wakeably."""
+    from sim.model import Engine
+
+    class AlwaysWakeable(Engine):
+        @property
+        def next_wake_at(self) -> float:
+            return -np.inf
+
+        @next_wake_at.setter
+        def next_wake_at(self, _value: float) -> None:
+            pass
+
+    scn = load_scenario("params/scenarios/brokered.toml").with_changes({"horizon_weeks": 3})
+    fewer_events = Engine(scn, 5, 0).run()
+    always_wakeable = AlwaysWakeable(scn, 5, 0).run()
+    for name in ("left_at", "done_at", "reader", "route"):
+        np.testing.assert_array_equal(getattr(fewer_events, name), getattr(always_wakeable, name))
+    assert fewer_events.records == always_wakeable.records
+    assert (fewer_events.route == ROUTE_CODE["brokered"]).sum() > 1_000  # the broker moved work
+    assert always_wakeable.events - fewer_events.events > 0.01 * always_wakeable.events

@@ -245,6 +245,7 @@ class TheBroker:
             for (pair, hours), woken in zip(opened, self.routing.reopen([pair for pair, _ in opened])):
                 engine.wake_all(woken)
                 self.moves.append((now, pair[0], pair[1], hours))
+            engine.next_wake_at = now + cfg.cadence_hours  # the time of the timeout below: nobody is woken before
             yield engine.env.timeout(cfg.cadence_hours)
 
 
