@@ -7,6 +7,10 @@ sim.timeline_kernels (backlog series, session split). Each loop evaluates per ex
 the numpy expression it replaced (IEEE double, the same operations in the same order; built with
 -ffp-contract=off, so no multiply-add is fused) and adds a sum's terms in exam order, as np.bincount
 does; tests/test_fast_paths.py compares each with its numpy definition, bit for bit.
+
+Also the broker's hourly arithmetic (BrokerArithmetic, called by sim.policies.brokered.TheBroker once a
+rebalancing, never per event: the reporters' picks and every SimPy event stay Python); it grants exactly
+what tests/broker_reference.py's plain Python grants (tests/test_broker_arithmetic.py).
 """
 
 import numpy as np
@@ -428,3 +432,205 @@ def fill_worklists(const int[:] position, const double[:] arrival, const double[
                 ordinal += 1
             episode[p] = ordinal
             in_episode[p] = (i > 0 and patient[i] == patient[i - 1]) or (i + 1 < n and patient[i] == patient[i + 1])
+
+
+# -- the broker's hourly arithmetic (sim.policies.brokered.TheBroker) -------------------------------------------
+
+cdef inline void _sort_descending(long long[:] items, double[:] values, Py_ssize_t n):
+    """Stable sort of items[:n] (with their values) by value, largest first: Python's sort by -value.
+    Insertion sort: a handful of items."""
+    cdef Py_ssize_t i, j
+    cdef long long item
+    cdef double value
+    for i in range(1, n):
+        item, value = items[i], values[i]
+        j = i - 1
+        while j >= 0 and values[j] < value:
+            items[j + 1], values[j + 1] = items[j], values[j]
+            j -= 1
+        items[j + 1], values[j + 1] = item, value
+
+
+cdef class BrokerArithmetic:
+    """One rebalancing's arithmetic, compiled: the work to cover per skill class, each trust's own cover, and
+    the matching of deficits with other trusts' spare hours (sim.policies.brokered documents the rules and
+    holds the fixed structures: classes, keys, buckets, takers). The same IEEE operations in the same order
+    as the Python it replaced (tests/broker_reference.py), so every grant is bit-identical. Measured on a
+    consortium-year (brokered_home): 38 us a rebalancing in numpy calls and loops on cold caches, 7 us here.
+    Holds what the rebalancings carry over: arrivals counted so far per queue, and the forecast's history."""
+
+    cdef const double[:] arrival
+    cdef const int[:] queue_of_exam
+    cdef const double[:] cumulative
+    cdef long long[:] arrived
+    cdef double[:, :] history
+    cdef Py_ssize_t history_start, history_count, next_exam, n_queues, n_groups, n_deficits
+    cdef const long long[:] group_of_queue
+    cdef const long long[:] own_start, own_keys, bucket_start, bucket_classes
+    cdef const long long[:] taker_start, taker_receiver, taker_key, taker_pair, donor
+    cdef list pairs
+    cdef double[:] need, by_class, spare, todo_hours, deficit_hours, granted_hours, key_spare
+    cdef long long[:] todo_classes, deficit_classes, granted_pairs, slot_of_pair, keys
+
+    def __init__(self, const double[:] arrival, const int[:] queue_of_exam, const double[:] cumulative,
+                 const long long[:] first_positions, Py_ssize_t history_length, const long long[:] group_of_queue,
+                 Py_ssize_t n_groups, Py_ssize_t n_keys, list own_keys, list buckets, list donor, list takers,
+                 list pairs):
+        """`arrival`: exams' acquisition times, sorted; `queue_of_exam`: each exam's queue (n_queues: none);
+        `first_positions`: each queue's first position (nothing acquired yet); `history_length`: rebalancings
+        the arrivals forecast looks back, plus one; `n_keys`: planned-hours keys; `own_keys[g]`, `buckets[b]`,
+        `donor[g]` and `takers[g]` (receiver, key, pair index): as sim.policies.brokered._Balance builds them;
+        `pairs[i]`: that pair's (donor, receiver)."""
+        self.arrival, self.queue_of_exam, self.cumulative = arrival, queue_of_exam, cumulative
+        self.n_queues = first_positions.shape[0]
+        self.arrived = np.array(first_positions, dtype=np.int64)
+        self.history = np.zeros((max(history_length, 1), self.n_queues))
+        self.history_start = self.history_count = self.next_exam = 0
+        self.group_of_queue = group_of_queue
+        self.n_groups = n_groups
+        self.own_start, self.own_keys = _flatten(own_keys)
+        self.bucket_start, self.bucket_classes = _flatten(buckets)
+        self.taker_start, self.taker_key = _flatten([[k for _, k, _ in row] for row in takers])
+        self.taker_receiver = np.array([r for row in takers for r, _, _ in row], dtype=np.int64)
+        self.taker_pair = np.array([p for row in takers for _, _, p in row], dtype=np.int64)
+        self.donor = np.array(donor, dtype=np.int64)
+        self.pairs = pairs
+        self.need = np.zeros(self.n_queues)
+        self.by_class = np.zeros(n_groups)
+        self.todo_hours, self.deficit_hours = np.zeros(n_groups), np.zeros(n_groups)
+        self.todo_classes, self.deficit_classes = np.zeros(n_groups, np.int64), np.zeros(n_groups, np.int64)
+        self.granted_hours = np.zeros(len(pairs))
+        self.granted_pairs = np.zeros(len(pairs), np.int64)
+        self.slot_of_pair = np.full(len(pairs), -1, np.int64)
+        n_own = max([len(row) for row in own_keys] + [0])
+        self.keys, self.key_spare = np.zeros(n_own, np.int64), np.zeros(n_own)
+        self.spare = np.zeros(n_keys)
+
+    def step(self, list ptr, double now, list plan, list live, double minimum) -> dict:
+        """The hours granted per (donor, receiver) at `now`, in the order first granted, given the worklists'
+        pointers, the planned hours per key (`plan`) and which trusts are live."""
+        self._work_to_cover(ptr, now)
+        self._cover_within_trusts(plan)
+        return self._match(live, minimum)
+
+    cdef void _work_to_cover(self, list ptr, double now):
+        """Per class: reading hours waiting now plus those that arrived over the last lookahead (the forecast),
+        summed per queue in queue order (np.bincount's order)."""
+        cdef Py_ssize_t lo = self.next_exam, hi = self.arrival.shape[0], mid, i, q, row, n = self.n_queues
+        cdef long long p, arrived
+        cdef double arrived_work
+        while lo < hi:  # np.searchsorted(arrival, now, side="right") from the last stop (time only moves on)
+            mid = (lo + hi) // 2
+            if self.arrival[mid] <= now:
+                lo = mid + 1
+            else:
+                hi = mid
+        for i in range(self.next_exam, lo):
+            q = self.queue_of_exam[i]
+            if q < n:  # the parked segment's dummy queue counts nothing
+                self.arrived[q] += 1
+        self.next_exam = lo
+        cdef Py_ssize_t capacity = self.history.shape[0]
+        if self.history_count < capacity:  # a deque with maxlen: append, dropping the oldest when full
+            row = (self.history_start + self.history_count) % capacity
+            self.history_count += 1
+        else:
+            row = self.history_start
+            self.history_start = (self.history_start + 1) % capacity
+        for q in range(n):
+            arrived = self.arrived[q]
+            p = ptr[q]
+            arrived_work = self.cumulative[arrived]
+            self.history[row, q] = arrived_work
+            self.need[q] = arrived_work - self.cumulative[p if p < arrived else arrived]
+        for q in range(n):
+            self.need[q] = self.need[q] + (self.history[row, q] - self.history[self.history_start, q])
+        for i in range(self.n_groups):
+            self.by_class[i] = 0.0
+        for q in range(n):
+            self.by_class[self.group_of_queue[q]] += self.need[q]
+
+    cdef void _cover_within_trusts(self, list plan):
+        """Each trust's own planned hours cover its classes, most constrained first, most work first; what is
+        left is a deficit (in `deficit_*`, in the order found) and `spare` holds each key's unused hours."""
+        cdef Py_ssize_t b, j, n_todo, t, n_keys, m
+        cdef long long g, k
+        cdef double hours, have, take
+        if len(plan) != self.spare.shape[0]:
+            raise ValueError(f"{len(plan)} planned hours for {self.spare.shape[0]} keys")
+        for k in range(self.spare.shape[0]):
+            self.spare[k] = plan[k]
+        self.n_deficits = 0
+        for b in range(self.bucket_start.shape[0] - 1):
+            n_todo = 0
+            for j in range(self.bucket_start[b], self.bucket_start[b + 1]):
+                g = self.bucket_classes[j]
+                if self.by_class[g] > 0:
+                    self.todo_classes[n_todo], self.todo_hours[n_todo] = g, self.by_class[g]
+                    n_todo += 1
+            _sort_descending(self.todo_classes, self.todo_hours, n_todo)
+            for t in range(n_todo):
+                g, hours = self.todo_classes[t], self.todo_hours[t]
+                n_keys = self.own_start[g + 1] - self.own_start[g]
+                for m in range(n_keys):
+                    k = self.own_keys[self.own_start[g] + m]
+                    self.keys[m], self.key_spare[m] = k, self.spare[k]
+                _sort_descending(self.keys, self.key_spare, n_keys)  # the most spare hours first
+                for m in range(n_keys):
+                    k = self.keys[m]
+                    have = self.spare[k]
+                    take = have if have < hours else hours
+                    self.spare[k] = have - take
+                    hours -= take
+                    if hours <= 0:
+                        break
+                if hours > 0:
+                    self.deficit_classes[self.n_deficits], self.deficit_hours[self.n_deficits] = g, hours
+                    self.n_deficits += 1
+
+    cdef dict _match(self, list live, double minimum):
+        """Largest deficit first, each takes other live trusts' spare hours (in candidate order) while it is at
+        least `minimum`."""
+        cdef Py_ssize_t d, n_todo = 0, t, n_granted = 0, slot
+        cdef long long g, k, pair
+        cdef double short, have, moved
+        for d in range(self.n_deficits):
+            g, short = self.deficit_classes[d], self.deficit_hours[d]
+            if self.taker_start[g + 1] > self.taker_start[g] and live[self.donor[g]] and not short < minimum:
+                self.todo_classes[n_todo], self.todo_hours[n_todo] = g, short
+                n_todo += 1
+        _sort_descending(self.todo_classes, self.todo_hours, n_todo)
+        for d in range(n_todo):
+            g, short = self.todo_classes[d], self.todo_hours[d]
+            for t in range(self.taker_start[g], self.taker_start[g + 1]):
+                if short < minimum:
+                    break
+                if not live[self.taker_receiver[t]]:
+                    continue
+                k = self.taker_key[t]
+                have = self.spare[k]
+                if have <= 0:  # never had spare hours, or they are used up: spare hours only go down
+                    continue
+                moved = have if have < short else short
+                pair = self.taker_pair[t]
+                slot = self.slot_of_pair[pair]
+                if slot < 0:
+                    slot = self.slot_of_pair[pair] = n_granted
+                    self.granted_pairs[slot], self.granted_hours[slot] = pair, 0.0
+                    n_granted += 1
+                self.granted_hours[slot] = self.granted_hours[slot] + moved
+                self.spare[k] = have - moved
+                short -= moved
+        granted = {}
+        for slot in range(n_granted):
+            pair = self.granted_pairs[slot]
+            granted[self.pairs[pair]] = self.granted_hours[slot]
+            self.slot_of_pair[pair] = -1
+        return granted
+
+
+def _flatten(rows: list) -> tuple:
+    """Rows of integers as (start offsets with a final end, the values in row order)."""
+    starts = np.zeros(len(rows) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum([len(row) for row in rows])
+    return starts, np.array([v for row in rows for v in row], dtype=np.int64)
