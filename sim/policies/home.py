@@ -25,6 +25,7 @@ reporter's own stream), let the participants read wider than their core rights a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -153,30 +154,41 @@ class HomeSessions:
         uptake = cfg.uptake()
         live_from = go_live_hours(engine.scenario)
         takers = [i for i, r in enumerate(engine.reporters) if self._takes_part(r)]
-        draws = {i: engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots)) for i in takers}
-        kinds = self._session_kinds(engine, takers, len(slots))
+        draws = np.array([engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots))
+                          for i in takers]).reshape(len(takers), len(slots))
+        # per slot, the takers whose draw accepts it, in reporter order: the rest are never asked
+        accepting = [np.asarray(takers, dtype=np.int64)[draws[:, k] < uptake].tolist() for k in range(len(slots))]
+        kinds = {i: row.tolist() for i, row in self._session_kinds(engine, takers, len(slots)).items()}
         download = self._download_hours(engine)
         self._tagged = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
         self._groups: dict[tuple[int, frozenset[int], int], list[list[int]]] = {}
         self._positions: dict[tuple[int, frozenset[int], int], np.ndarray] = {}
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]
+        ends_of = {i: [e for _, e in engine.reporters[i].intervals] for i in takers}  # to find a slot's core sessions
         for k, (start, end) in enumerate(slots):
             if env.now < start:
                 yield env.timeout(start - env.now)
             week = int(start // HOURS_PER_WEEK)
-            live = live_from <= start
-            waiting = self._waiting(wl, start)
-            for i in takers:
+            live = (live_from <= start).tolist()
+            waiting = None  # worked out when a reporter first asks, once a slot
+            for i in accepting[k]:
                 reporter = engine.reporters[i]
-                if not live[reporter.home_trust] or week in reporter.leave_weeks or draws[i][k] >= uptake:
+                if not live[reporter.home_trust] or week in reporter.leave_weeks:
                     continue
                 trusts = self._trusts_read(engine, i, live)
-                groups = self._worklist(engine, i, trusts, int(kinds[i][k]))
-                if not groups or not self._enough(waiting, self._positions[(i, trusts, int(kinds[i][k]))]):
+                kind = kinds[i][k]
+                groups = self._worklist(engine, i, trusts, kind)
+                if not groups:
                     continue
-                # one reporter, one exam at a time: after the core read in hand, outside core sessions
+                if waiting is None:
+                    waiting = self._waiting(wl, start)
+                if not self._enough(waiting, self._positions[(i, trusts, kind)]):
+                    continue
+                # one reporter, one exam at a time: after the core read in hand, outside core sessions (those
+                # from the first that ends after `begin`: earlier ones cannot overlap)
                 begin = max(start, engine.busy_until[i])
-                intervals = subtract(subtract(((begin, end),), reporter.intervals), home_outages)
+                core = reporter.intervals[bisect_right(ends_of[i], begin):]
+                intervals = subtract(subtract(((begin, end),), core), home_outages)
                 engine.start_session(i, intervals, home, home, cfg.reading_time_factor, groups=groups,
                                      min_age=cfg.min_age_hours, extra_hours=download)
                 self.sessions.append((i, start, end))
