@@ -66,6 +66,8 @@ class Engine:
         tag, parked = self._prepare_interventions()
         self.worklists = Worklists(self.exams, self.reporters, len(scn.urgencies), len(scn.trusts),
                                    tag=tag, parked=parked)
+        # each queue's urgency priority (lower: more urgent), which routing policies group queues by
+        self.queue_priority = [scn.urgencies[u].priority for u in self.worklists.q_urgency]
         for intervention in self.interventions:
             if hasattr(intervention, "route_parked"):
                 intervention.route_parked(self, intervention.parked_mask)

@@ -55,7 +55,7 @@ class Intervention(Protocol):
 
 def queues_by_priority(engine: "Engine", queues: list[int]) -> list[list[int]]:
     """Group queues by the urgency priority of their exams, most urgent group first."""
-    priority = [engine.scenario.urgencies[u].priority for u in engine.worklists.q_urgency]
+    priority = engine.queue_priority
     groups: dict[int, list[int]] = {}
     for q in queues:
         groups.setdefault(priority[q], []).append(q)

@@ -62,7 +62,7 @@ class BrokeredRouting:
         home = reporter.home_trust
         self._lent.clear()  # the lists and what pairs lend to them change below
         self._reopened = None
-        priority = [engine.scenario.urgencies[u].priority for u in engine.worklists.q_urgency]
+        priority = engine.queue_priority
         levels: dict[int, list[tuple[list[int], bool]]] = {}
         for group in queues_by_priority(engine, own_and_agreement_queues(engine, reporter_index)):
             levels.setdefault(priority[group[0]], []).append((group, False))
