@@ -459,7 +459,9 @@ class Engine:
     def wake(self, index: int) -> None:
         """Wake reporter `index` if it is idle (waiting for work, or for an arrival it committed to).
 
-        An interrupt costs an event only when it happens; idle waits stay one plain timeout each.
+        An interrupt costs an event only when it happens; idle waits stay one plain timeout each. Whatever
+        wakes reporters keeps `next_wake_at` at the earliest time it may wake them next (the broker sets its
+        next rebalancing): a commitment to an arrival before then is not kept wakeable.
         """
         process = self._idle[index]
         if process is not None:
