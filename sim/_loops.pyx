@@ -469,7 +469,7 @@ cdef class BrokerArithmetic:
     cdef const long long[:] own_start, own_keys, bucket_start, bucket_classes
     cdef const long long[:] taker_start, taker_receiver, taker_key, taker_pair, donor
     cdef list pairs
-    cdef double[:] need, by_class, spare, todo_hours, deficit_hours, granted_hours, key_spare
+    cdef double[:] by_class, spare, todo_hours, deficit_hours, granted_hours, key_spare
     cdef long long[:] todo_classes, deficit_classes, granted_pairs, slot_of_pair, keys
 
     def __init__(self, const double[:] arrival, const int[:] queue_of_exam, const double[:] cumulative,
@@ -495,7 +495,6 @@ cdef class BrokerArithmetic:
         self.taker_pair = np.array([p for row in takers for _, _, p in row], dtype=np.int64)
         self.donor = np.array(donor, dtype=np.int64)
         self.pairs = pairs
-        self.need = np.zeros(self.n_queues)
         self.by_class = np.zeros(n_groups)
         self.todo_hours, self.deficit_hours = np.zeros(n_groups), np.zeros(n_groups)
         self.todo_classes, self.deficit_classes = np.zeros(n_groups, np.int64), np.zeros(n_groups, np.int64)
@@ -518,7 +517,7 @@ cdef class BrokerArithmetic:
         summed per queue in queue order (np.bincount's order)."""
         cdef Py_ssize_t lo = self.next_exam, hi = self.arrival.shape[0], mid, i, q, row, n = self.n_queues
         cdef long long p, arrived
-        cdef double arrived_work
+        cdef double arrived_work, need
         while lo < hi:  # np.searchsorted(arrival, now, side="right") from the last stop (time only moves on)
             mid = (lo + hi) // 2
             if self.arrival[mid] <= now:
@@ -537,18 +536,18 @@ cdef class BrokerArithmetic:
         else:
             row = self.history_start
             self.history_start = (self.history_start + 1) % capacity
+        for i in range(self.n_groups):
+            self.by_class[i] = 0.0
         for q in range(n):
             arrived = self.arrived[q]
             p = ptr[q]
             arrived_work = self.cumulative[arrived]
             self.history[row, q] = arrived_work
-            self.need[q] = arrived_work - self.cumulative[p if p < arrived else arrived]
-        for q in range(n):
-            self.need[q] = self.need[q] + (self.history[row, q] - self.history[self.history_start, q])
-        for i in range(self.n_groups):
-            self.by_class[i] = 0.0
-        for q in range(n):
-            self.by_class[self.group_of_queue[q]] += self.need[q]
+            # waiting now (from the pointer, or nothing if it is past the arrivals), plus the forecast: what
+            # arrived since the oldest rebalancing kept
+            need = ((arrived_work - self.cumulative[p if p < arrived else arrived])
+                    + (arrived_work - self.history[self.history_start, q]))
+            self.by_class[self.group_of_queue[q]] += need
 
     cdef void _cover_within_trusts(self, list plan):
         """Each trust's own planned hours cover its classes, most constrained first, most work first; what is
