@@ -1,5 +1,7 @@
 """The broker's hourly arithmetic in plain Python and numpy: the reference sim._loops.BrokerArithmetic must
-equal bit for bit (it is the code the compiled step replaced; tests/test_broker_arithmetic.py compares them).
+equal bit for bit (the code the compiled step replaced, less its two shortcuts: a memo of the takers with
+spare hours and a two-key special case of the sort, neither of which changed a grant;
+tests/test_broker_arithmetic.py compares them).
 
 Per queue, the work to cover is the reading hours waiting now plus those that arrived over the last
 lookahead (a persistence forecast); per skill class (summed in queue order), each trust's own planned hours

@@ -157,7 +157,8 @@ class HomeSessions:
         draws = np.array([engine.stream("home-uptake", engine.reporters[i].reporter_id).random(len(slots))
                           for i in takers]).reshape(len(takers), len(slots))
         # per slot, the takers whose draw accepts it, in reporter order: the rest are never asked
-        accepting = [np.asarray(takers, dtype=np.int64)[draws[:, k] < uptake].tolist() for k in range(len(slots))]
+        taker_array, accepts = np.asarray(takers, dtype=np.int64), draws < uptake
+        accepting = [taker_array[accepts[:, k]].tolist() for k in range(len(slots))]
         kinds = {i: row.tolist() for i, row in self._session_kinds(engine, takers, len(slots)).items()}
         download = self._download_hours(engine)
         self._tagged = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
