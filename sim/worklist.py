@@ -14,6 +14,7 @@ An idle reporter commits to the next unassigned arrival it may read and starts i
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 
 import numpy as np
 
@@ -190,14 +191,8 @@ class Worklists:
 
     def waiting(self, queue: int, now: float) -> int:
         """Exams acquired by `now` and still in the queue."""
-        lo, hi = self.ptr[queue], self.q_end[queue]
-        while lo < hi:  # bisect for the first position acquired after `now`
-            mid = (lo + hi) // 2
-            if self.times[mid] <= now:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo - self.ptr[queue]
+        start = self.ptr[queue]
+        return bisect_right(self.times, now, start, self.q_end[queue]) - start
 
     @property
     def cumulative_work(self) -> np.ndarray:

@@ -475,6 +475,34 @@ def test_worklist_positions_are_the_stable_sort_by_queue():
     assert (np.frombuffer(wl.episode, dtype=np.int32)[sentinels] == -1).all()
 
 
+def test_waiting_count_is_the_exams_acquired_by_then_behind_the_pointer():
+    """Verification of Worklists.waiting (a bisection of the queue's acquisition times, which the threshold
+    outsourcing and the offered sessions call thousands of times a year): the count of the queue's exams
+    from its pointer on acquired at or before the time asked, by its numpy definition, with the pointer
+    anywhere in the queue (an empty queue's too) and times equal to an acquisition time, between two, and
+    beyond either end."""
+    from sim.demand import generate_exams
+    from sim.model import Engine
+
+    scn = load_scenario("params/emrad.toml").with_changes({"horizon_weeks": 1})
+    wl = Engine(scn, 5, 0, exams=generate_exams(scn, 5, 0)).worklists
+    times = np.frombuffer(wl.times)
+    rng = np.random.default_rng(5)
+    checked = 0
+    for q in range(wl.n_queues):
+        start, end = wl.q_start[q], wl.q_end[q]
+        acquired = times[start:end]
+        asked = np.r_[acquired[::7], np.nextafter(acquired[::11], np.inf), np.nextafter(acquired[::13], -np.inf),
+                      -1e9, 1e9, rng.uniform(-24, scn.horizon_weeks * 168 + 24, 5)]
+        for ptr in {start, end, *rng.integers(start, end + 1, 3).tolist()}:
+            wl.ptr[q] = ptr
+            for now in asked.tolist():
+                assert wl.waiting(q, now) == int(np.count_nonzero(times[ptr:end] <= now)), (q, ptr, now)
+                checked += 1
+        wl.ptr[q] = start
+    assert checked > 10_000
+
+
 def test_reusable_timer_schedules_exactly_as_a_timeout():
     """sim.timer.Timer, re-armed for each wait, gives the event-for-event run of a Timeout per wait: the
     same clock at every resumption, the same interleaving of processes at equal times (SimPy breaks

@@ -42,6 +42,11 @@ class ThresholdOutsourcing:
                             if worklists.q_trust[q] == t and worklists.q_urgency[q] in allowed]
                            for t in range(len(engine.scenario.trusts))]
         turnaround = [self._turnarounds(engine, t) for t in range(len(queues_of_trust))]
+        # each trust's queues share the engine's lower bound on their earliest head (Engine.group_floor, kept
+        # valid when a head moves back): an hourly check skips a trust with nothing old enough to send
+        # without reading its queue heads (most checks, with a broker or in a quiet year)
+        floor, floor_of_trust = engine.group_floor, [engine.group_ids([queues], None)[0] if queues else -1
+                                                      for queues in queues_of_trust]
         route = ROUTE_CODE["outsourced"]
         times, ptr = worklists.times, worklists.ptr
         sent_today = np.zeros(len(queues_of_trust), dtype=int)
@@ -60,17 +65,19 @@ class ThresholdOutsourcing:
                 if cfg.backlog_threshold_exams is not None:
                     to_send = sum(worklists.waiting(q, now) for q in queues) - cfg.backlog_threshold_exams
                 cutoff = now - cfg.age_threshold_hours if cfg.age_threshold_hours is not None else -np.inf
-                heads = [times[ptr[q]] for q in queues] if room > 0 else []
-                while room > 0:
-                    # exams acquired by `limit` may go: old ones always, any while the backlog is over its level
-                    limit = now if to_send > 0 else cutoff
-                    arrived = min(heads)
-                    if arrived > limit:
-                        break
-                    k = heads.index(arrived)
-                    worklists.send_out(queues[k], now, next(turnaround[trust]), route)
-                    heads[k] = times[ptr[queues[k]]]  # only the sent queue's head moved
-                    room -= 1
-                    to_send -= 1
+                if room > 0 and floor[floor_of_trust[trust]] <= (now if to_send > 0 else cutoff):
+                    heads = [times[ptr[q]] for q in queues]
+                    while room > 0:
+                        # exams acquired by `limit` may go: old ones always, any while the backlog is over its level
+                        limit = now if to_send > 0 else cutoff
+                        arrived = min(heads)
+                        if arrived > limit:
+                            break
+                        k = heads.index(arrived)
+                        worklists.send_out(queues[k], now, next(turnaround[trust]), route)
+                        heads[k] = times[ptr[queues[k]]]  # only the sent queue's head moved
+                        room -= 1
+                        to_send -= 1
+                    floor[floor_of_trust[trust]] = min(heads)
                 sent_today[trust] = caps[trust] - room
             yield env.timeout(cfg.check_every_hours)
