@@ -79,7 +79,7 @@ class Engine:
                                         if scn.policy.kind == "brokered" else 0.0)
         self.on_cross_read = None  # set by the broker: called with (owning trust, reading trust, reading hours)
         self._groups: dict[int, list[list[int]]] = {}
-        # A lower bound on the earliest head (times[ptr[q]]) of each distinct queue group, shared by every
+        # A lower bound on the earliest head (Worklists.head) of each distinct queue group, shared by every
         # reporter reading that group: a pick skips a group whose bound shows it has nothing ready and
         # nothing earlier to commit to. Heads only move later (a pointer moves forward), so a bound stays
         # valid without updates; the one backward move (a released commitment) lowers it.
@@ -211,6 +211,7 @@ class Engine:
             p2 = ptr[q]
             while episode[p2] == this_episode:  # a sentinel holds -1
                 ptr[q] = p2 + 1
+                wl.head[q] = wl.times[p2 + 1]
                 wl.left_at[p2] = done
                 done += work[p2] * inv_speed + (extra_hours[p2] if extra_hours is not None else 0.0)
                 wl.done_at[p2] = done
@@ -241,7 +242,7 @@ class Engine:
     def _head_moved_back(self, queue: int) -> None:
         """A pointer moved back (a released commitment): the queue's groups, and any borrowed list (which
         may hold it today), may now start earlier."""
-        head = self.worklists.times[self.worklists.ptr[queue]]
+        head = self.worklists.head[queue]
         floor = self.group_floor
         for g in [*self._groups_of_queue.get(queue, ()), *self._borrowed_id.values()]:
             if head < floor[g]:
@@ -312,7 +313,7 @@ class Engine:
         calendar = self.calendar  # waits until a later session or an interval's end (sim.timer.Calendar)
         schedule = env.schedule
         wl = self.worklists
-        times, work, ptr, trust_of = wl.times, wl.work, wl.ptr, wl.q_trust
+        times, work, ptr, head, trust_of = wl.times, wl.work, wl.ptr, wl.head, wl.q_trust
         left_at, done_at, reader = wl.left_at, wl.done_at, wl.reader
         home = self.reporters[index].home_trust
         overhead = self.transfer_overhead_hours
@@ -348,7 +349,7 @@ class Engine:
                         oldest = ready_by
                         following = inf
                         for q in group:
-                            t = times[ptr[q]]
+                            t = head[q]
                             if t <= oldest:
                                 oldest = t
                                 best = q
@@ -367,7 +368,7 @@ class Engine:
                         oldest = ready_by
                         following = inf
                         for q in group:
-                            t = times[ptr[q]]
+                            t = head[q]
                             if t <= oldest:
                                 oldest = t
                                 best = q
@@ -387,7 +388,7 @@ class Engine:
                         if g < 0 or floor[g] >= first_arrival:
                             continue
                         for q in group:
-                            t = times[ptr[q]]
+                            t = head[q]
                             if t < first_arrival:
                                 first_arrival = t
                                 best = q
@@ -407,6 +408,7 @@ class Engine:
                         break
                 p = ptr[best]
                 ptr[best] = p + 1
+                head[best] = times[p + 1]
                 done = begin + work[p] * inv_speed
                 if extra_hours is not None:
                     done += extra_hours[p]
@@ -435,6 +437,7 @@ class Engine:
                     now = env._now
                     if now < begin and ptr[best] == p + 1:  # release the commitment
                         ptr[best] = p
+                        head[best] = times[p]
                         self._head_moved_back(best)
                         left_at[p] = done_at[p] = float("nan")
                         reader[p] = -1

@@ -42,7 +42,8 @@ class Worklists:
 
     Hot-loop state is deliberately plain: `times`/`work` are arrays indexed by *position*
     (queue order, with sentinels), `ptr[q]` is the next position of queue q that no reporter
-    has taken (exams before it are read, in hand, committed to an idle reporter, or sent out).
+    has taken (exams before it are read, in hand, committed to an idle reporter, or sent out), and
+    `head[q]` is `times[ptr[q]]` (inf once the queue is empty), kept by whatever moves a pointer.
     """
 
     def __init__(self, exams: ExamTable, reporters: list[Reporter], n_urgencies: int, n_trusts: int,
@@ -124,6 +125,10 @@ class Worklists:
         _loops.fill_worklists(position, exams.arrival, exams.work_hours, exams.patient.astype(np.int64, copy=False),
                               self.times, self.work, self.episode if self.episode is not None else array("i"),
                               self.in_episode if self.in_episode is not None else bytearray())
+        # Each queue's head acquisition time, times[ptr[q]], as a list of floats: a pick reads every head of a
+        # group, and a list item costs one index and no new float object (array('d') items cost two and
+        # one); whatever moves a pointer sets its head (sim.model.Engine._reporter, _take_episode, send_out)
+        self.head = [self.times[p] for p in self.ptr]
 
         self.left_at = _array("d", np.nan, n_positions)  # left the worklist: reading started or sent out
         self.done_at = _array("d", np.nan, n_positions)  # report available
@@ -180,7 +185,7 @@ class Worklists:
         return profile is not None and profile in self.class_members[self.q_class[queue]]
 
     def head_arrival(self, queue: int) -> float:
-        return self.times[self.ptr[queue]]
+        return self.head[queue]
 
     def record(self, exam_rows: np.ndarray, left_at: np.ndarray, done_at: np.ndarray, route: int) -> None:
         """Record outcomes of (parked) exams, given by row in the exam table."""
@@ -210,6 +215,7 @@ class Worklists:
         """Remove the queue's head (it must have arrived) to another route; returns its position."""
         p = self.ptr[queue]
         self.ptr[queue] = p + 1
+        self.head[queue] = self.times[p + 1]
         self.left_at[p] = now
         self.done_at[p] = now + report_after
         self.route[p] = route

@@ -624,3 +624,30 @@ def test_commitment_nothing_can_interrupt_costs_one_event_and_changes_nothing():
     assert fewer_events.records == always_wakeable.records
     assert (fewer_events.route == ROUTE_CODE["brokered"]).sum() > 1_000  # the broker moved work
     assert always_wakeable.events - fewer_events.events > 0.01 * always_wakeable.events
+
+
+@pytest.mark.parametrize("path", ["params/scenarios/brokered.toml", "params/scenarios/brokered_home.toml"])
+def test_queue_heads_follow_the_pointers_through_a_run(path):
+    """Verification of Worklists.head, the hot loop's copy of each queue's head acquisition time: every hour of
+    a run with the broker (picks, episodes, released commitments), extra sessions, the night contract and
+    threshold outsourcing (exams sent out), it equals times[ptr[q]] for every queue."""
+    from sim.model import Engine
+
+    scn = load_scenario(path).with_changes({"horizon_weeks": 3})
+    engine = Engine(scn, 11, 0)
+    wl = engine.worklists
+    times = np.frombuffer(wl.times)
+    checks = []
+
+    def check_every_hour():
+        while True:
+            heads = np.array(wl.head)
+            np.testing.assert_array_equal(heads, times[wl.ptr], err_msg=f"at hour {engine.env.now}")
+            checks.append(np.count_nonzero(np.isfinite(heads)))
+            yield engine.env.timeout(1.0)
+
+    engine.env.process(check_every_hour())
+    raw = engine.run()
+    assert len(checks) == scn.horizon_weeks * 168 and min(checks) > 0  # queues held work throughout
+    routes = set(np.unique(raw.route).tolist())
+    assert {ROUTE_CODE[r] for r in ("core", "brokered", "home", "outsourced", "teleradiology")} <= routes

@@ -48,7 +48,7 @@ class ThresholdOutsourcing:
         floor, floor_of_trust = engine.group_floor, [engine.group_ids([queues], None)[0] if queues else -1
                                                       for queues in queues_of_trust]
         route = ROUTE_CODE["outsourced"]
-        times, ptr = worklists.times, worklists.ptr
+        head = worklists.head
         sent_today = np.zeros(len(queues_of_trust), dtype=int)
         caps = [cfg.daily_cap_by_trust.get(code, cfg.daily_cap) for code in engine.scenario.trust_codes]
         today = None
@@ -66,7 +66,7 @@ class ThresholdOutsourcing:
                     to_send = sum(worklists.waiting(q, now) for q in queues) - cfg.backlog_threshold_exams
                 cutoff = now - cfg.age_threshold_hours if cfg.age_threshold_hours is not None else -np.inf
                 if room > 0 and floor[floor_of_trust[trust]] <= (now if to_send > 0 else cutoff):
-                    heads = [times[ptr[q]] for q in queues]
+                    heads = [head[q] for q in queues]
                     while room > 0:
                         # exams acquired by `limit` may go: old ones always, any while the backlog is over its level
                         limit = now if to_send > 0 else cutoff
@@ -75,7 +75,7 @@ class ThresholdOutsourcing:
                             break
                         k = heads.index(arrived)
                         worklists.send_out(queues[k], now, next(turnaround[trust]), route)
-                        heads[k] = times[ptr[queues[k]]]  # only the sent queue's head moved
+                        heads[k] = head[queues[k]]  # only the sent queue's head moved
                         room -= 1
                         to_send -= 1
                     floor[floor_of_trust[trust]] = min(heads)

@@ -111,10 +111,10 @@ class NightTeleradiology:
         covered = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
         turnaround = {t: self._turnarounds(engine, t) for t in set(wl.q_trust[q] for q in covered)}
         route = ROUTE_CODE["teleradiology"]
-        times, ptr = wl.times, wl.ptr
+        head = wl.head
         for start in window_starts(self.config, engine.scenario.horizon_hours):
             if env.now < start:
                 yield env.timeout(start - env.now)
             for q in covered:
-                while times[ptr[q]] <= start:
+                while head[q] <= start:
                     wl.send_out(q, start, next(turnaround[wl.q_trust[q]]), route)
