@@ -95,6 +95,7 @@ class Engine:
         # empty lists for nothing). Floor indices -> the shared plan; id(list) -> (active plan, full plan) of
         # each plan holding it, and whether the list held queues when the plans were last written.
         self._shared_plans: dict[tuple[int, ...], list[tuple[list[int], int]]] = {}
+        self._plan_of_groups: dict[int, tuple[list[list[int]], list[tuple[list[int], int]]]] = {}  # id -> (groups, plan)
         self._plans_holding: dict[int, list[tuple[list, list]]] = {}
         self._borrowed_open: dict[int, bool] = {}
         if hasattr(self.routing, "on_change"):
@@ -266,20 +267,26 @@ class Engine:
         """The (queues, floor index) a reporter session scans, in preference order (see `group_ids`), shared by
         the sessions with the same groups (the floor indices name a plan's content); with borrowed lists, the
         engine rewrites it in place, leaving out borrowed lists while they are empty."""
+        if flags is None:  # the same groups object (extra sessions share theirs) always gets the same plan
+            known = self._plan_of_groups.get(id(groups))
+            if known is not None and known[0] is groups:
+                return known[1]
         ids = self.group_ids(groups, flags)
         key = tuple(ids)
         if key in self._shared_plans:
-            return self._shared_plans[key]
-        full = list(zip(groups, ids))
+            plan = self._shared_plans[key]
+        elif flags is None:
+            plan = self._shared_plans[key] = list(zip(groups, ids))
+        else:
+            full = list(zip(groups, ids))
+            plan = self._shared_plans[key] = active_entries(full)
+            for group, g in full:
+                if g < 0:
+                    self._borrowed_open[id(group)] = bool(group)
+                    self._plans_holding.setdefault(id(group), []).append((plan, full))
         if flags is None:
-            self._shared_plans[key] = full
-            return full
-        active = self._shared_plans[key] = active_entries(full)
-        for group, g in full:
-            if g < 0:
-                self._borrowed_open[id(group)] = bool(group)
-                self._plans_holding.setdefault(id(group), []).append((active, full))
-        return active
+            self._plan_of_groups[id(groups)] = (groups, plan)  # holds `groups`: its id is not reused
+        return plan
 
     def _reporter(self, index: int, groups: list[list[int]], intervals, inv_speed: float,
                   reader_code: int, min_age: float = 0.0, extra_hours=None):

@@ -86,6 +86,8 @@ def test_a_trust_not_yet_live_neither_posts_nor_reads_from_home():
     t1 = raw.exams.trust == 0
     assert not np.any(home_reads & t1 & (raw.left_at < live_at))  # T1 posts nothing before it is live
     assert np.any(home_reads & t1 & (raw.left_at >= live_at))  # and does once it is
+    reader_trust = np.array([r.home_trust for r in engine.reporters])[np.maximum(raw.reader, 0)]
+    assert np.any(home_reads & t1 & (reader_trust == 1))  # T2's readers, asked before and after, read T1's from then on
     for index, start_h, _ in home.sessions:
         if engine.reporters[index].home_trust == 0:
             assert start_h >= live_at  # T1's reporters read from home only once live
@@ -259,3 +261,18 @@ def test_the_offer_threshold_counts_the_readers_own_worklist_not_the_whole_trust
     data["home_reporting"]["backlog_threshold_exams"] = readable - 5
     _, raw, home = run(data)
     assert any(start == first_slot for _, start, _ in home.sessions)
+
+
+def test_readers_asked_in_the_same_slot_are_each_weighed_on_their_own_worklist():
+    """UNIT: in one slot, T1's readers (a large backlog at home) are offered the session and T2's (a small one)
+    are not, with a threshold between the two: a slot weighs each distinct worklist, never one reader's for all."""
+    data = market_data(reads="own")
+    engine, raw, _ = run(copy.deepcopy(data))
+    first_slot = 18.0  # Monday 18:00
+    waiting = (raw.exams.urgency == 1) & (raw.exams.arrival <= first_slot) & ~(raw.left_at < first_slot)
+    at_t1, at_t2 = (int(np.count_nonzero(waiting & (raw.exams.trust == t))) for t in (0, 1))
+    assert at_t2 + 20 < at_t1
+    data["home_reporting"]["backlog_threshold_exams"] = (at_t1 + at_t2) // 2
+    engine, _, home = run(data)
+    trusts_offered = {engine.reporters[i].home_trust for i, start, _ in home.sessions if start == first_slot}
+    assert trusts_offered == {0}

@@ -143,9 +143,14 @@ class HomeSessions:
         if key not in self._groups:
             wl = engine.worklists
             mine = [q for q in readable_queues(engine, index, set(trusts), at_home=True) if self._kind(wl, q) == kind]
-            self._groups[key] = queues_by_priority(engine, mine)
-            where = {q: j for j, q in enumerate(self._tagged)}
-            self._positions[key] = np.array([where[q] for q in mine], dtype=np.int64)
+            # readers with the same rights get the same objects: a slot weighs each distinct worklist's waiting
+            # work once, and the engine builds each distinct worklist's plan once (Engine._plan)
+            groups = queues_by_priority(engine, mine)
+            self._groups[key] = self._same_groups.setdefault(tuple(map(tuple, groups)), groups)
+            if tuple(mine) not in self._same_positions:
+                where = {q: j for j, q in enumerate(self._tagged)}
+                self._same_positions[tuple(mine)] = np.array([where[q] for q in mine], dtype=np.int64)
+            self._positions[key] = self._same_positions[tuple(mine)]
         return self._groups[key]
 
     def _run(self, engine: "Engine"):
@@ -164,6 +169,11 @@ class HomeSessions:
         self._tagged = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
         self._groups: dict[tuple[int, frozenset[int], int], list[list[int]]] = {}
         self._positions: dict[tuple[int, frozenset[int], int], np.ndarray] = {}
+        # content -> the one groups list, or positions array, holding it (readers with the same rights share them)
+        self._same_groups: dict[tuple[tuple[int, ...], ...], list[list[int]]] = {}
+        self._same_positions: dict[tuple[int, ...], np.ndarray] = {}
+        worklist_of: dict[tuple[int, int], tuple[list[list[int]], np.ndarray]] = {}  # (reporter, kind), while `live` holds
+        live_before = None
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]
         ends_of = {i: [e for _, e in engine.reporters[i].intervals] for i in takers}  # to find a slot's core sessions
         for k, (start, end) in enumerate(slots):
@@ -171,19 +181,29 @@ class HomeSessions:
                 yield env.timeout(start - env.now)
             week = int(start // HOURS_PER_WEEK)
             live = (live_from <= start).tolist()
+            if live != live_before:  # a trust went live: what each reporter reads may have changed
+                worklist_of.clear()
+                live_before = live
             waiting = None  # worked out when a reporter first asks, once a slot
+            enough: dict[int, bool] = {}  # id(positions) -> whether that worklist has enough waiting, this slot
             for i in accepting[k]:
                 reporter = engine.reporters[i]
                 if not live[reporter.home_trust] or week in reporter.leave_weeks:
                     continue
-                trusts = self._trusts_read(engine, i, live)
                 kind = kinds[i][k]
-                groups = self._worklist(engine, i, trusts, kind)
+                entry = worklist_of.get((i, kind))
+                if entry is None:
+                    trusts = self._trusts_read(engine, i, live)
+                    entry = worklist_of[(i, kind)] = (self._worklist(engine, i, trusts, kind),
+                                                      self._positions[(i, trusts, kind)])
+                groups, positions = entry
                 if not groups:
                     continue
                 if waiting is None:
                     waiting = self._waiting(wl, start)
-                if not self._enough(waiting, self._positions[(i, trusts, kind)]):
+                if id(positions) not in enough:
+                    enough[id(positions)] = self._enough(waiting, positions)
+                if not enough[id(positions)]:
                     continue
                 # one reporter, one exam at a time: after the core read in hand, outside core sessions (those
                 # from the first that ends after `begin`: earlier ones cannot overlap)
