@@ -45,8 +45,9 @@ PER_TRUST = ("offered_session_hours", "extra_sessions", "core_time_granted_out_h
 """Market metrics of a reader's or a donor's trust (per trust and consortium only)."""
 
 
-def posted_mask(raw: "RawRun") -> np.ndarray:
-    """Per exam: whether it was posted to the market (see the module docstring)."""
+def posted_mask(raw: "RawRun", kind: np.ndarray | None = None) -> np.ndarray:
+    """Per exam: whether it was posted to the market (see the module docstring); `kind`: each exam's
+    modality x band x urgency combination (sim.finance.price_kinds) when the caller has it."""
     scn, ex = raw.scenario, raw.exams
     cfg = scn.home_reporting
     if cfg is None or not cfg.enabled:
@@ -57,7 +58,7 @@ def posted_mask(raw: "RawRun") -> np.ndarray:
         np.maximum(posted_at, go_live[ex.trust], out=posted_at)
     with np.errstate(invalid="ignore"):
         still_waiting = np.isnan(raw.left_at) | (raw.left_at >= posted_at)
-    return home_eligible(scn, ex) & (posted_at < scn.horizon_hours) & still_waiting
+    return home_eligible(scn, ex, kind) & (posted_at < scn.horizon_hours) & still_waiting
 
 
 def trust_metrics(raw: "RawRun") -> pd.DataFrame:

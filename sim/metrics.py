@@ -126,7 +126,7 @@ def outcome(raw: RawRun) -> Outcome:
     prices = Prices(outsourcing=outsourcing_price(scn, m, b, u), teleradiology=teleradiology_price(scn, m, b, u),
                     insourcing=tariff(scn, "insourcing_tariff", m, b), inter_trust=tariff(scn, "inter_trust_charge", m, b),
                     counterfactual=counterfactual_price(scn, m, b, u), income=tariff(scn, "commissioner_income", m, b))
-    posted = market.posted_mask(raw)
+    posted = market.posted_mask(raw, kind)
     # time windows are index ranges of the acquisition-ordered table (bisection: no per-exam arithmetic)
     arrival, horizon = ex.arrival, scn.horizon_hours
     first_counted = int(np.searchsorted(arrival, scn.warmup_hours, side="left"))

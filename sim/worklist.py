@@ -203,7 +203,9 @@ class Worklists:
     def cumulative_work(self) -> np.ndarray:
         """Reading hours (speed 1) before each position: work_between(a, b) = c[b] - c[a]. Built on first use."""
         if self._cumulative_work is None:  # only the broker and extra sessions ask
-            self._cumulative_work = np.concatenate([[0.0], np.cumsum(np.frombuffer(self.work, dtype=np.float64))])
+            cumulative = np.zeros(len(self.work) + 1)
+            np.cumsum(np.frombuffer(self.work, dtype=np.float64), out=cumulative[1:])  # in place: no second copy
+            self._cumulative_work = cumulative
         return self._cumulative_work
 
     def work_between(self, start: int, stop: int) -> float:

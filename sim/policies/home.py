@@ -48,14 +48,16 @@ def offer_slots(config: HomeReporting, horizon_hours: float) -> list[tuple[float
             for w in range(n_weeks) for s, e in week if w * HOURS_PER_WEEK + s < horizon_hours]
 
 
-def home_eligible(scn: Scenario, exams: ExamTable) -> np.ndarray:
+def home_eligible(scn: Scenario, exams: ExamTable, kind: np.ndarray | None = None) -> np.ndarray:
     """Whether an extra session may read each exam (its urgency, modality and, for posted work, price).
 
-    All three depend on the exam's modality x band x urgency only: decided once per combination."""
-    from sim.finance import price_kinds
+    All three depend on the exam's modality x band x urgency only: decided once per combination
+    (`kind`: each exam's combination, sim.finance.price_kinds, when the caller has it already)."""
+    from sim.finance import kind_codes, price_kinds
 
-    kind, (modality, band, urgency) = price_kinds(scn, exams)
-    return _eligible(scn, modality, band, urgency)[kind]
+    if kind is None:
+        kind = price_kinds(scn, exams)[0]
+    return _eligible(scn, *kind_codes(scn))[kind]
 
 
 def _eligible(scn: Scenario, modality: np.ndarray, band: np.ndarray, urgency: np.ndarray) -> np.ndarray:
