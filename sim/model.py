@@ -206,13 +206,15 @@ class Engine:
         stands at the head of its queue in the group (its own queue included): no search, no event.
         """
         wl = self.worklists
-        ptr, episode, work = wl.ptr, wl.episode, wl.work
-        this_episode = episode[p]
+        ptr, episode, work, head, times = wl.ptr, wl.episode, wl.work, wl.head, wl.times
+        this_episode, acquired = episode[p], times[p]
         for q in group:
+            if head[q] != acquired:  # a sibling shares the acquisition time: this head is none (cheaper to read)
+                continue
             p2 = ptr[q]
             while episode[p2] == this_episode:  # a sentinel holds -1
                 ptr[q] = p2 + 1
-                wl.head[q] = wl.times[p2 + 1]
+                head[q] = times[p2 + 1]
                 wl.left_at[p2] = done
                 done += work[p2] * inv_speed + (extra_hours[p2] if extra_hours is not None else 0.0)
                 wl.done_at[p2] = done
