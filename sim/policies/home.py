@@ -140,20 +140,21 @@ class HomeSessions:
             return frozenset({reporter.home_trust})
         return frozenset(t for t in reporter.credentialed_trusts if live[t])
 
-    def _worklist(self, engine: "Engine", index: int, trusts: frozenset[int], kind: int) -> list[list[int]]:
+    def _worklist(self, engine: "Engine", index: int, trusts: frozenset[int], kind: int
+                  ) -> tuple[list[list[int]], np.ndarray]:
+        """The session's groups (by urgency priority) and its queues' indices into `_tagged` (to weigh the
+        work waiting in it). Readers with the same rights get the same objects: a slot weighs each distinct
+        worklist's waiting work once, and the engine builds each distinct worklist's plan once (Engine._plan)."""
         key = (index, trusts, kind)
-        if key not in self._groups:
+        if key not in self._worklists:
             wl = engine.worklists
             mine = [q for q in readable_queues(engine, index, set(trusts), at_home=True) if self._kind(wl, q) == kind]
-            # readers with the same rights get the same objects: a slot weighs each distinct worklist's waiting
-            # work once, and the engine builds each distinct worklist's plan once (Engine._plan)
-            groups = queues_by_priority(engine, mine)
-            self._groups[key] = self._same_groups.setdefault(tuple(map(tuple, groups)), groups)
-            if tuple(mine) not in self._same_positions:
+            if tuple(mine) not in self._same:
                 where = {q: j for j, q in enumerate(self._tagged)}
-                self._same_positions[tuple(mine)] = np.array([where[q] for q in mine], dtype=np.int64)
-            self._positions[key] = self._same_positions[tuple(mine)]
-        return self._groups[key]
+                self._same[tuple(mine)] = (queues_by_priority(engine, mine),
+                                           np.array([where[q] for q in mine], dtype=np.int64))
+            self._worklists[key] = self._same[tuple(mine)]
+        return self._worklists[key]
 
     def _run(self, engine: "Engine"):
         cfg, env, wl = self.config, engine.env, engine.worklists
@@ -169,11 +170,9 @@ class HomeSessions:
         kinds = {i: row.tolist() for i, row in self._session_kinds(engine, takers, len(slots)).items()}
         download = self._download_hours(engine)
         self._tagged = [q for q in range(wl.n_queues) if wl.q_tag[q] & self.tag]
-        self._groups: dict[tuple[int, frozenset[int], int], list[list[int]]] = {}
-        self._positions: dict[tuple[int, frozenset[int], int], np.ndarray] = {}
-        # content -> the one groups list, or positions array, holding it (readers with the same rights share them)
-        self._same_groups: dict[tuple[tuple[int, ...], ...], list[list[int]]] = {}
-        self._same_positions: dict[tuple[int, ...], np.ndarray] = {}
+        # (reader, trusts, kind) -> its worklist, the one object per distinct list of queues (`_same`)
+        self._worklists: dict[tuple[int, frozenset[int], int], tuple[list[list[int]], np.ndarray]] = {}
+        self._same: dict[tuple[int, ...], tuple[list[list[int]], np.ndarray]] = {}
         worklist_of: dict[tuple[int, int], tuple[list[list[int]], np.ndarray]] = {}  # (reporter, kind), while `live` holds
         live_before = None
         home, home_outages = ROUTE_CODE["home"], engine.outages["home"]
@@ -196,8 +195,7 @@ class HomeSessions:
                 entry = worklist_of.get((i, kind))
                 if entry is None:
                     trusts = self._trusts_read(engine, i, live)
-                    entry = worklist_of[(i, kind)] = (self._worklist(engine, i, trusts, kind),
-                                                      self._positions[(i, trusts, kind)])
+                    entry = worklist_of[(i, kind)] = self._worklist(engine, i, trusts, kind)
                 groups, positions = entry
                 if not groups:
                     continue
