@@ -51,7 +51,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_year.py $(BENCH_ARGS)
 
-# instructions and simulated cache misses per SimPy event, 8 against 32 trusts (valgrind; ~5 min)
+# instructions and simulated cache misses per SimPy event (8 vs 32 trusts) and per exam (brokered vs local); valgrind, ~10 min
 bench-cache: $(STAMP)
 	$(BIN)/python benchmarks/cache_profile.py $(CACHE_ARGS)
 

@@ -1,6 +1,6 @@
 """Why a bigger consortium costs more per exam: instructions and cache misses per SimPy event, counted.
 
-    .venv/bin/python benchmarks/cache_profile.py [--weeks 4] [--copies 1 4] [--floor-events 300000]
+    .venv/bin/python benchmarks/cache_profile.py [--weeks 4] [--copies 1 4] [--floor-events 300000] [--scenarios ...]
 
 Timing cannot tell an algorithm that does more work per exam from one whose data no longer fits in
 the cache, and this virtual machine has no hardware counters. Valgrind's cachegrind counts both
@@ -13,9 +13,12 @@ Cases, per SimPy event of the phase alone (a run less a run that stops before it
 * engine: the default consortium (params/emrad.toml) repeated `copies` times (benchmarks/synthetic.py),
   `--weeks` of horizon, `Engine.run` (the event loop and the run's own post-processing);
 * floor: bare SimPy (benchmarks/floor.py) with as many timeout-only processes as that consortium has
-  reporters: what any SimPy model with one process per reporter pays.
+  reporters: what any SimPy model with one process per reporter pays;
+* --scenarios: other scenario files at EMRAD's size (e.g. params/scenarios/brokered.toml), also per
+  exam against the default: the brokerage target (<= 1.3x the local default) in counts, which a noisy
+  machine cannot move (instructions and misses, not time: a miss costs more than an instruction).
 
-Takes about 5 minutes (cachegrind runs ~60x slower than the interpreter).
+Takes about 10 minutes (5 without the scenarios) (cachegrind runs ~60x slower than the interpreter).
 """
 
 from __future__ import annotations
@@ -79,31 +82,54 @@ def run_child(case: dict) -> dict:
     return figures if case.get("native") else {**figures, **parse_summary(out.stderr)}
 
 
+STAGES = ("load", "setup", "run", "statistics")  # a child stops after case["through"]
+
+
 def child(case: dict) -> dict:
-    """Build the case; run it unless it is the setup-only half of the pair. Returns its reporters and events."""
-    if case["kind"] == "engine":
-        from synthetic import repeated_consortium
+    """Build and run the case through `case["through"]`; returns its reporters, exams and events.
 
-        from sim.loading import load_scenario
-        from sim.model import Engine
+    A case's counts are the difference of two children that stop at different stages, so everything
+    before the earlier stop (the interpreter, the imports, a one-day warm-up through every phase, as
+    benchmarks/bench_year.py does, so the libraries' lazy imports are paid there) cancels."""
+    through = STAGES.index(case["through"])
+    if case["kind"] == "floor":
+        from floor import bare_simpy_environment
 
-        scn = repeated_consortium(load_scenario(DEFAULT), case["copies"]).with_changes({"horizon_weeks": case["weeks"]})
+        env, events = bare_simpy_environment(case["events"], processes=case["processes"])
+        if through >= STAGES.index("run"):
+            env.run()
+        return {"reporters": case["processes"], "exams": 0, "events": events if through >= STAGES.index("run") else 0}
+    import gc
+    import time
+
+    from bench_year import _warm_up
+    from synthetic import repeated_consortium
+
+    from sim.loading import load_scenario
+    from sim.model import Engine
+    from sim.runner import summarise
+
+    scn = load_scenario(case.get("scenario", DEFAULT))
+    scn = repeated_consortium(scn, case["copies"]).with_changes({"horizon_weeks": case["weeks"]})
+    _warm_up(scn, 1, summarise)
+    figures = {"reporters": 0, "exams": 0, "events": 0}
+    if through >= STAGES.index("setup"):
         engine = Engine(scn, seed=1, replication=0)
-        if case["run"]:
-            engine.run()
-        return {"reporters": len(engine.reporters), "events": engine.events_scheduled() if case["run"] else 0}
-    from floor import bare_simpy_environment
+        figures |= {"reporters": len(engine.reporters), "exams": len(engine.exams)}
+    if through >= STAGES.index("run"):
+        raw = engine.run()
+        figures["events"] = engine.events_scheduled()
+    if through >= STAGES.index("statistics"):
+        del engine  # as sim.run does: the hot loop's arrays go before the statistics
+        gc.collect()
+        summarise(raw, time.perf_counter())
+    return figures
 
-    env, events = bare_simpy_environment(case["events"], processes=case["processes"])
-    if case["run"]:
-        env.run()
-    return {"reporters": case["processes"], "events": events if case["run"] else 0}
 
-
-def per_event(run: dict, setup: dict) -> dict:
-    """The run phase's counts per event: the run less its setup-only twin."""
-    events = run["events"]
-    return {"events": events, **{name: (run[name] - setup[name]) / events for name in COUNTS}}
+def per_event(run: dict, setup: dict, per: str = "events") -> dict:
+    """The run phase's counts per event (or per exam): the run less its setup-only twin."""
+    events = run[per]
+    return {per: events, **{name: (run[name] - setup[name]) / events for name in COUNTS}}
 
 
 def main() -> None:
@@ -111,6 +137,9 @@ def main() -> None:
     parser.add_argument("--weeks", type=float, default=4, help="horizon of the engine cases (default 4)")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4], help="consortium sizes, in EMRADs")
     parser.add_argument("--floor-events", type=int, default=300_000, help="events of each bare-SimPy case")
+    parser.add_argument("--scenarios", nargs="*", help="scenario files counted per exam against the default "
+                        "(default: brokered and brokered_home; none: --scenarios with no file)",
+                        default=[str(ROOT / "params" / "scenarios" / f"{name}.toml") for name in ("brokered", "brokered_home")])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -122,15 +151,26 @@ def main() -> None:
     cache = {"l1": l1, "l2": l2}
     # reporters per size come from a native setup-only run, so the floor gets as many processes
     with ThreadPoolExecutor(2) as pool:
-        sizes = list(pool.map(lambda k: run_child({"kind": "engine", "copies": k, "weeks": args.weeks, "run": False,
-                                                   "native": True})["reporters"], args.copies))
+        sizes = list(pool.map(lambda k: run_child({"kind": "engine", "copies": k, "weeks": args.weeks,
+                                                   "through": "setup", "native": True})["reporters"],
+                                    args.copies))
         cases = [({"kind": "engine", "copies": k, "weeks": args.weeks}, f"engine, {8 * k} trusts ({n} reporters)")
                  for k, n in zip(args.copies, sizes)]
         cases += [({"kind": "floor", "processes": n, "events": args.floor_events}, f"bare SimPy, {n} processes")
                   for n in sizes]
-        jobs = [(pool.submit(run_child, {**case, **cache, "run": True}),
-                 pool.submit(run_child, {**case, **cache, "run": False})) for case, _ in cases]
+        jobs = [(pool.submit(run_child, {**case, **cache, "through": "run"}),
+                 pool.submit(run_child, {**case, **cache, "through": "setup"})) for case, _ in cases]
+        per_exam = [({"kind": "engine", "copies": 1, "weeks": args.weeks, "scenario": path}, Path(path).stem)
+                    for path in [DEFAULT, *args.scenarios]] if args.scenarios else []
+        # end to end (generate, worklists, run, statistics: what bench_year times) and the run phase alone
+        exam_jobs = [[pool.submit(run_child, {**case, **cache, "through": stage}) for stage in STAGES]
+                     for case, _ in per_exam]
         rows = [(label, per_event(run.result(), setup.result())) for (_, label), (run, setup) in zip(cases, jobs)]
+        exam_rows = []
+        for (_, label), stages in zip(per_exam, exam_jobs):
+            load, setup, run, statistics = (job.result() for job in stages)
+            exam_rows.append((label, per_event(statistics, load, per="exams")))
+            exam_rows.append((label + ", run phase", per_event(run, setup, per="exams")))
     print(f"cachegrind, simulated L1d {l1} and L2 {l2} (size, ways, line: this machine's); "
           f"engine cases: {args.weeks:g} weeks of horizon; per SimPy event of the run phase")
     print(f"{'case':<38}{'events':>12}{'instructions':>14}{'L1d misses':>12}{'L2 misses':>11}")
@@ -141,7 +181,17 @@ def main() -> None:
         if i % len(args.copies):
             print(f"{'  vs the first size':<38}{'':>12}{row['instructions'] / first['instructions']:>14.3f}"
                   f"{row['l1d_misses'] / first['l1d_misses']:>12.3f}{row['l2_misses'] / first['l2_misses']:>11.3f}")
-
+    if exam_rows:
+        print(f"\nper exam, EMRAD's size ({args.weeks:g} weeks): end to end (generate, worklists, run, statistics) "
+              f"and the run phase alone")
+        print(f"{'scenario':<38}{'exams':>12}{'instructions':>14}{'L1d misses':>12}{'L2 misses':>11}")
+        for i, (label, row) in enumerate(exam_rows):
+            print(f"{label:<38}{row['exams']:>12,}{row['instructions']:>14,.0f}{row['l1d_misses']:>12.1f}"
+                  f"{row['l2_misses']:>11.2f}")
+            base = exam_rows[i % 2][1]  # the default's row of the same kind
+            if i >= 2:
+                print(f"{'  vs ' + exam_rows[i % 2][0]:<38}{'':>12}{row['instructions'] / base['instructions']:>14.3f}"
+                      f"{row['l1d_misses'] / base['l1d_misses']:>12.3f}{row['l2_misses'] / base['l2_misses']:>11.3f}")
 
 if __name__ == "__main__":
     main()
