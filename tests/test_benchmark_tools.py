@@ -36,3 +36,18 @@ def test_counts_per_event_are_the_run_less_its_setup():
     setup = {"events": 0, "instructions": 1_000, "l1d_misses": 100, "l2_misses": 10}
     assert cache_profile.per_event(run, setup) == {"events": 200, "instructions": 20.0, "l1d_misses": 3.0,
                                                    "l2_misses": 0.4}
+
+
+def test_counts_per_exam_divide_by_the_exams_of_the_later_stage():
+    statistics = {"exams": 50, "events": 40, "instructions": 9_000, "l1d_misses": 600, "l2_misses": 25}
+    load = {"exams": 0, "events": 0, "instructions": 4_000, "l1d_misses": 100, "l2_misses": 5}
+    assert cache_profile.per_event(statistics, load, per="exams") == {"exams": 50, "instructions": 100.0,
+                                                                      "l1d_misses": 10.0, "l2_misses": 0.4}
+
+
+def test_a_child_stops_after_its_stage_and_later_stages_see_the_same_consortium():
+    case = {"kind": "engine", "copies": 1, "weeks": 0.5}
+    load, setup, run = (cache_profile.child({**case, "through": stage}) for stage in ("load", "setup", "run"))
+    assert load == {"reporters": 0, "exams": 0, "events": 0}
+    assert setup["reporters"] == run["reporters"] > 0 and setup["exams"] == run["exams"] > 0
+    assert setup["events"] == 0 < run["events"]
